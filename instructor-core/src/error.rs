@@ -1,0 +1,87 @@
+//! The errors a user of the library can meet, one enum for extraction and one for backends.
+
+use crate::llm::Usage;
+
+/// A failure inside a backend (model loading, context, decoding, transport).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// The model file could not be found or loaded.
+    #[error("could not load the model: {0}")]
+    ModelLoad(String),
+    /// The prompt plus `max_tokens` does not fit in the context window.
+    #[error("the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) exceeds the context size ({n_ctx} tokens); shorten the prompt, lower max_tokens or raise n_ctx")]
+    ContextOverflow {
+        /// Tokens in the rendered prompt.
+        prompt_tokens: usize,
+        /// The requested generation budget.
+        max_tokens: u32,
+        /// The context window.
+        n_ctx: u32,
+    },
+    /// The grammar was rejected by the backend.
+    #[error("the backend rejected the grammar: {0}")]
+    Grammar(String),
+    /// Anything else the backend reports.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// One failed attempt of an extraction: what the model said and what was wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// The raw text the model produced.
+    pub output: String,
+    /// Every problem found (parse error, or one entry per failed validation).
+    pub errors: Vec<String>,
+}
+
+/// Everything that can go wrong in an extraction.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The backend failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// Generation stopped at `max_tokens` before the answer was complete.
+    #[error("generation stopped at max_tokens ({max_tokens}) before the answer was complete; raise max_tokens. Partial output: {partial}")]
+    Truncated {
+        /// The budget that was reached.
+        max_tokens: u32,
+        /// The text generated so far.
+        partial: String,
+    },
+    /// An item of a streamed list failed to parse or validate (the stream goes on).
+    #[error("list item {index} is invalid: {}", errors.join("; "))]
+    InvalidItem {
+        /// The item's position in the list.
+        index: usize,
+        /// Its raw JSON text.
+        raw: String,
+        /// What is wrong with it.
+        errors: Vec<String>,
+    },
+    /// Every attempt failed to parse or validate.
+    #[error("no valid answer after {} attempt(s); last errors: {}", attempts.len(), last_errors(attempts))]
+    RetriesExhausted {
+        /// Each attempt's raw output and errors, in order.
+        attempts: Vec<Attempt>,
+        /// What all attempts cost together.
+        usage: Usage,
+    },
+}
+
+fn last_errors(attempts: &[Attempt]) -> String {
+    attempts.last().map(|a| a.errors.join("; ")).unwrap_or_default()
+}
+
+impl Error {
+    /// The raw output of the last attempt, when there was one.
+    pub fn last_output(&self) -> Option<&str> {
+        match self {
+            Error::RetriesExhausted { attempts, .. } => attempts.last().map(|a| a.output.as_str()),
+            Error::Truncated { partial, .. } => Some(partial),
+            _ => None,
+        }
+    }
+}

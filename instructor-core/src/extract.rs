@@ -1,0 +1,447 @@
+//! The extraction loop: prompt → constrained generation → parse → validate → re-ask.
+//!
+//! [`Extractor`] owns the options; each `extract*` call runs the loop for one type. The loop
+//! never trusts the backend: whatever the grammar promised, the output is parsed with
+//! `serde_json` and validated, and a failure is sent back to the model with its errors until the
+//! attempts run out.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Attempt, Error};
+use crate::llm::{FinishReason, Llm, Message, Request, Sampling, TokenStream, Usage};
+use crate::partial::{ItemSplitter, PartialValue};
+use crate::prompt::{reask_message, system_message, DEFAULT_SYSTEM_PROMPT};
+use crate::validate::validate_with_context;
+use crate::ResponseModel;
+
+/// Options of an extraction, builder-style, with defaults that work on the default model.
+///
+/// ```no_run
+/// # fn demo(llm: &impl instructor_core::Llm) -> Result<(), instructor_core::Error> {
+/// use instructor_core::{Extractor, ResponseModel};
+///
+/// #[derive(Debug, serde::Deserialize, ResponseModel)]
+/// struct UserDetail { name: String, age: u8 }
+///
+/// let user: UserDetail = Extractor::new(llm).max_retries(2).extract("Extract `Jason is 30 years old`")?;
+/// # Ok(()) }
+/// ```
+pub struct Extractor<'l, L: Llm + ?Sized> {
+    llm: &'l L,
+    system_prompt: Option<String>,
+    max_attempts: u32,
+    max_tokens: u32,
+    sampling: Sampling,
+    context: Option<Arc<dyn Any + Send + Sync>>,
+    stop_when_complete: bool,
+}
+
+impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
+    /// Default options: 3 attempts, 512 tokens per attempt, greedy decoding.
+    pub fn new(llm: &'l L) -> Self {
+        Self {
+            llm,
+            system_prompt: None,
+            max_attempts: 3,
+            max_tokens: 512,
+            sampling: Sampling::default(),
+            context: None,
+            stop_when_complete: true,
+        }
+    }
+
+    /// Replaces the default instruction at the top of the system prompt (the schema is still
+    /// appended after it).
+    pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.system_prompt = Some(prompt.into());
+        self
+    }
+
+    /// Attempts in total, the first included (as in Python instructor's `max_retries`).
+    /// At least 1. Default 3.
+    pub fn max_retries(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Token budget of each attempt. Default 512.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
+
+    /// Sampling temperature; 0 (the default) is greedy.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.sampling.temperature = temperature;
+        self
+    }
+
+    /// Nucleus sampling threshold (default 1.0, off).
+    pub fn top_p(mut self, top_p: f32) -> Self {
+        self.sampling.top_p = top_p;
+        self
+    }
+
+    /// Seed for non-greedy sampling.
+    pub fn seed(mut self, seed: u32) -> Self {
+        self.sampling.seed = seed;
+        self
+    }
+
+    /// A value validators can read with [`Validator::context`](crate::Validator::context), such
+    /// as the source text a quote must come from.
+    pub fn context<C: Any + Send + Sync>(mut self, context: C) -> Self {
+        self.context = Some(Arc::new(context));
+        self
+    }
+
+    /// Extracts a `T` from one user prompt.
+    pub fn extract<T: ResponseModel>(&self, prompt: &str) -> Result<T, Error> {
+        self.extract_with_report(prompt).map(|e| e.value)
+    }
+
+    /// Extracts a `T` from one user prompt, with the report of what it took.
+    pub fn extract_with_report<T: ResponseModel>(&self, prompt: &str) -> Result<Extraction<T>, Error> {
+        self.extract_messages(&[Message::user(prompt)])
+    }
+
+    /// Extracts a `T` continuing a whole conversation. A leading system message replaces the
+    /// default instruction (the schema is appended to it).
+    pub fn extract_messages<T: ResponseModel>(&self, messages: &[Message]) -> Result<Extraction<T>, Error> {
+        let mut stream = self.stream_messages::<T>(messages);
+        for step in stream.by_ref() {
+            if let StreamEvent::Done(done) = step? {
+                return Ok(*done);
+            }
+        }
+        // The stream only ends after yielding `Done` or an error.
+        Err(Error::RetriesExhausted { attempts: stream.attempts, usage: stream.usage })
+    }
+
+    /// Streams partial values of `T` as tokens arrive, then the final validated value.
+    pub fn extract_stream<T: ResponseModel>(&self, prompt: &str) -> PartialStream<'l, T, L> {
+        self.stream_messages(&[Message::user(prompt)])
+    }
+
+    /// [`Extractor::extract_stream`] continuing a whole conversation.
+    pub fn stream_messages<T: ResponseModel>(&self, messages: &[Message]) -> PartialStream<'l, T, L> {
+        PartialStream {
+            llm: self.llm,
+            conversation: self.conversation::<T>(messages),
+            gbnf: T::GBNF,
+            schema: crate::json_schema::<T>(),
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+            context: self.context.clone(),
+            stop_when_complete: self.stop_when_complete,
+            attempts_left: self.max_attempts,
+            attempts: Vec::new(),
+            usage: Usage::default(),
+            started: Instant::now(),
+            current: None,
+            finished: false,
+            _t: PhantomData,
+        }
+    }
+
+    /// Streams the items of a list of `T`, each as soon as it is complete and valid.
+    ///
+    /// The model writes a JSON array of `T`; every item is parsed and validated when its closing
+    /// character arrives. An invalid item is yielded as an error and the stream goes on.
+    pub fn extract_iter<T: ResponseModel>(&self, prompt: &str) -> ItemStream<'l, T, L> {
+        ItemStream {
+            llm: self.llm,
+            conversation: self.conversation::<Vec<T>>(&[Message::user(prompt)]),
+            gbnf: <Vec<T> as ResponseModel>::GBNF,
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+            context: self.context.clone(),
+            stream: None,
+            splitter: ItemSplitter::new(),
+            index: 0,
+            pending: std::collections::VecDeque::new(),
+            usage: Usage::default(),
+            done: false,
+            _t: PhantomData,
+        }
+    }
+
+    fn conversation<T: ResponseModel>(&self, messages: &[Message]) -> Vec<Message> {
+        let (instruction, rest) = match messages.split_first() {
+            Some((first, rest)) if first.role == crate::Role::System => (first.content.as_str(), rest),
+            _ => (self.system_prompt.as_deref().unwrap_or(DEFAULT_SYSTEM_PROMPT), messages),
+        };
+        let mut out = Vec::with_capacity(rest.len() + 1);
+        out.push(system_message(instruction, T::DESCRIPTION, &crate::json_schema::<T>()));
+        out.extend_from_slice(rest);
+        out
+    }
+}
+
+/// A validated value and the report of how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Extraction<T> {
+    /// The validated value.
+    pub value: T,
+    /// What it took.
+    pub report: Report,
+}
+
+/// How an extraction went.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The failed attempts before the successful one, each with its raw output and errors.
+    pub failed_attempts: Vec<Attempt>,
+    /// The raw output of the successful attempt.
+    pub raw: String,
+    /// Tokens and time over all attempts.
+    pub usage: Usage,
+    /// Wall time of the whole extraction.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Attempts made, the successful one included.
+    pub fn attempts(&self) -> usize {
+        self.failed_attempts.len() + 1
+    }
+}
+
+/// One step of a [`PartialStream`].
+#[derive(Debug, Clone)]
+pub enum StreamEvent<T: ResponseModel> {
+    /// A snapshot of the value being written.
+    Partial(T::Partial),
+    /// The attempt failed to validate; the model is being asked again and snapshots restart.
+    Retry(Attempt),
+    /// The final validated value.
+    Done(Box<Extraction<T>>),
+}
+
+struct Running<'l, T: ResponseModel> {
+    stream: Box<dyn TokenStream + 'l>,
+    partial: PartialValue<T>,
+    /// Set when the JSON value closed and generation was stopped early.
+    stopped_early: bool,
+}
+
+/// Partial values as they are generated, then the validated value (an [`Iterator`]).
+///
+/// Created by [`Extractor::extract_stream`].
+pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
+    llm: &'l L,
+    conversation: Vec<Message>,
+    gbnf: &'static str,
+    schema: serde_json::Value,
+    max_tokens: u32,
+    sampling: Sampling,
+    context: Option<Arc<dyn Any + Send + Sync>>,
+    stop_when_complete: bool,
+    attempts_left: u32,
+    attempts: Vec<Attempt>,
+    usage: Usage,
+    started: Instant,
+    current: Option<Running<'l, T>>,
+    finished: bool,
+    _t: PhantomData<T>,
+}
+
+impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
+    fn start_attempt(&mut self) -> Result<(), Error> {
+        self.attempts_left -= 1;
+        let request = Request {
+            messages: &self.conversation,
+            grammar: Some(self.gbnf),
+            json_schema: Some(&self.schema),
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+        };
+        let stream = self.llm.generate(&request)?;
+        self.current = Some(Running { stream, partial: PartialValue::new(), stopped_early: false });
+        Ok(())
+    }
+
+    /// Parses and validates the finished attempt; `Ok(None)` means a retry was queued.
+    fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Option<StreamEvent<T>>, Error> {
+        let (finish, usage) = run.stream.finish();
+        self.usage.add(&usage);
+        let raw = run.partial.text().to_owned();
+        if finish == FinishReason::Length && !run.stopped_early && !run.partial.is_complete() {
+            return Err(Error::Truncated { max_tokens: self.max_tokens, partial: raw });
+        }
+        let errors = match serde_json::from_str::<T>(&raw) {
+            Ok(value) => match validate_with_context(&value, self.context.as_deref()) {
+                Ok(()) => {
+                    let report = Report {
+                        failed_attempts: std::mem::take(&mut self.attempts),
+                        raw,
+                        usage: self.usage,
+                        elapsed: self.started.elapsed(),
+                    };
+                    return Ok(Some(StreamEvent::Done(Box::new(Extraction { value, report }))));
+                }
+                Err(errors) => errors.iter().map(ToString::to_string).collect(),
+            },
+            Err(e) => vec![format!("the answer is not valid JSON for this type: {e}")],
+        };
+        let attempt = Attempt { output: raw.clone(), errors };
+        self.attempts.push(attempt.clone());
+        if self.attempts_left == 0 {
+            return Err(Error::RetriesExhausted { attempts: std::mem::take(&mut self.attempts), usage: self.usage });
+        }
+        self.conversation.push(Message::assistant(raw));
+        self.conversation.push(reask_message(&attempt.errors));
+        Ok(Some(StreamEvent::Retry(attempt)))
+    }
+
+    fn step(&mut self) -> Result<Option<StreamEvent<T>>, Error> {
+        loop {
+            if self.current.is_none() {
+                self.start_attempt()?;
+            }
+            let Some(run) = self.current.as_mut() else { continue };
+            let chunk = if self.stop_when_complete && run.partial.is_complete() {
+                // The value is closed: the grammar allows nothing but the end, so skip that decode.
+                run.stopped_early = true;
+                None
+            } else {
+                run.stream.next_chunk()
+            };
+            match chunk {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    let before = run.partial.events();
+                    // Invalid JSON only comes from a backend that ignores the grammar; the
+                    // final parse of the whole attempt reports it and re-asks.
+                    let _invalid = run.partial.push(&chunk).is_err();
+                    if run.partial.events() != before {
+                        if let Some(p) = run.partial.get() {
+                            return Ok(Some(StreamEvent::Partial(p.clone())));
+                        }
+                    }
+                }
+                None => {
+                    let Some(run) = self.current.take() else { continue };
+                    return self.finish_attempt(run);
+                }
+            }
+        }
+    }
+}
+
+impl<T: ResponseModel, L: Llm + ?Sized> Iterator for PartialStream<'_, T, L> {
+    type Item = Result<StreamEvent<T>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let out = self.step();
+        if matches!(out, Err(_) | Ok(Some(StreamEvent::Done(_)))) {
+            self.finished = true;
+        }
+        out.transpose()
+    }
+}
+
+/// The items of a generated list, each as soon as it is complete (an [`Iterator`]).
+///
+/// Created by [`Extractor::extract_iter`].
+pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
+    llm: &'l L,
+    conversation: Vec<Message>,
+    gbnf: &'static str,
+    max_tokens: u32,
+    sampling: Sampling,
+    context: Option<Arc<dyn Any + Send + Sync>>,
+    stream: Option<Box<dyn TokenStream + 'l>>,
+    splitter: ItemSplitter,
+    index: usize,
+    pending: std::collections::VecDeque<String>,
+    usage: Usage,
+    done: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
+    /// Tokens and time so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn item(&mut self, raw: String) -> Result<T, Error> {
+        let index = self.index;
+        self.index += 1;
+        let value: T = serde_json::from_str(&raw).map_err(|e| Error::InvalidItem {
+            index,
+            raw: raw.clone(),
+            errors: vec![format!("not valid JSON for this type: {e}")],
+        })?;
+        validate_with_context(&value, self.context.as_deref()).map_err(|errors| Error::InvalidItem {
+            index,
+            raw,
+            errors: errors.iter().map(ToString::to_string).collect(),
+        })?;
+        Ok(value)
+    }
+
+    fn step(&mut self) -> Result<Option<T>, Error> {
+        loop {
+            if let Some(raw) = self.pending.pop_front() {
+                return self.item(raw).map(Some);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            if self.stream.is_none() {
+                let request = Request {
+                    messages: &self.conversation,
+                    grammar: Some(self.gbnf),
+                    json_schema: None,
+                    max_tokens: self.max_tokens,
+                    sampling: self.sampling,
+                };
+                self.stream = Some(self.llm.generate(&request)?);
+            }
+            let Some(stream) = self.stream.as_mut() else { continue };
+            let chunk = if self.splitter.is_complete() { None } else { stream.next_chunk() };
+            match chunk {
+                Some(chunk) => {
+                    let items = self.splitter.push(&chunk?).map_err(|e| Error::InvalidItem {
+                        index: self.index,
+                        raw: String::new(),
+                        errors: vec![format!("the list is not valid JSON: {e}")],
+                    })?;
+                    self.pending.extend(items);
+                }
+                None => {
+                    self.done = true;
+                    let (finish, usage) = stream.finish();
+                    self.usage.add(&usage);
+                    if finish == FinishReason::Length && !self.splitter.is_complete() {
+                        return Err(Error::Truncated { max_tokens: self.max_tokens, partial: self.splitter.text().to_owned() });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ItemStream<'_, T, L> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(v)) => Some(Ok(v)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                self.pending.clear();
+                Some(Err(e))
+            }
+        }
+    }
+}

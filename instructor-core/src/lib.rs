@@ -1,0 +1,36 @@
+//! Typed, validated structured output from language models.
+//!
+//! Derive [`ResponseModel`] on a type, then ask any [`Llm`] for it:
+//! the grammar keeps the model's output valid JSON of the right shape, `serde_json` parses it,
+//! the type's checks validate it, and a failed check is sent back to the model to fix.
+
+pub mod builtins;
+pub mod error;
+pub mod extract;
+pub mod grammar;
+pub mod llm;
+pub mod model;
+pub mod partial;
+pub mod prompt;
+pub mod schema;
+pub mod validate;
+
+pub use error::{Attempt, Error, LlmError};
+pub use llm::{Completion, FinishReason, Llm, Message, Request, Role, Sampling, TokenStream, Usage};
+pub use extract::{Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent};
+pub use model::{json_schema, ResponseModel};
+pub use partial::{Event, Seg};
+pub use validate::{validate, validate_with_context, FieldError, Validate, Validator};
+
+/// `#[derive(ResponseModel)]`: see the [`ResponseModel`] trait.
+pub use instructor_derive::ResponseModel;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::builtins::apply_atomic;
+    pub use crate::grammar::{self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP};
+    pub use crate::schema;
+    pub use crate::validate::{check_fn, check_items, check_length, check_pattern, check_range, Bound, PathSeg};
+    pub use serde;
+    pub use serde_json;
+}

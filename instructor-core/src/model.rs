@@ -1,0 +1,106 @@
+//! The [`ResponseModel`] trait: everything the library knows about a type it can extract.
+//!
+//! One trait supplies, for every type (built-in or derived), its compile-time grammar, its JSON
+//! Schema, its partial type for streaming, and its validation. The derive only composes the
+//! impls of the field types; it never looks at type names.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::extract::{Extractor, ItemStream, PartialStream};
+use crate::grammar::{Grammar, Text, CAP};
+use crate::{Error, Llm};
+use crate::partial::{Event, Seg};
+use crate::validate::Validator;
+
+/// A type that can be extracted from a language model's output.
+///
+/// Implement it with `#[derive(ResponseModel)]`; the library implements it for `String`, `bool`,
+/// `char`, every integer and float type, `Option`, `Vec`, `Box`, arrays, string-keyed maps,
+/// tuples up to 4 and `serde_json::Value`.
+///
+/// ```
+/// use instructor_core::ResponseModel;
+///
+/// /// A person mentioned in the text.
+/// #[derive(Debug, serde::Deserialize, ResponseModel)]
+/// struct UserDetail {
+///     /// The person's first name.
+///     name: String,
+///     #[instructor(range(min = 0, max = 150))]
+///     age: u8,
+/// }
+///
+/// assert!(UserDetail::GBNF.starts_with("root ::= UserDetail-"));
+/// let user: UserDetail = serde_json::from_str(r#"{"name":"Jason","age":30}"#).unwrap();
+/// assert!(instructor_core::validate(&user).is_ok());
+/// ```
+pub trait ResponseModel: DeserializeOwned + Sized + 'static {
+    /// The grammar of one value of this type, built in constant evaluation.
+    const GRAMMAR: Grammar;
+
+    /// The complete GBNF grammar (`root` plus every rule) for this type as the whole output.
+    ///
+    /// The default keeps the grammar's full fixed-capacity buffer; the derive overrides it with
+    /// an exactly-sized constant.
+    const GBNF: &'static str = Self::__FULL_GBNF.as_str();
+
+    #[doc(hidden)]
+    const __FULL_GBNF: &'static Text<CAP> = &Self::GRAMMAR.with_root_rule();
+
+    /// A description of the type for the prompt (from its doc comment), if any.
+    const DESCRIPTION: Option<&'static str> = None;
+
+    /// What a value looks like while it is still being generated: every field optional.
+    type Partial: Clone + std::fmt::Debug + Send + 'static;
+
+    /// This type's JSON Schema. User types add themselves to `defs` and return a `$ref`.
+    fn json_schema(defs: &mut Map<String, Value>) -> Value;
+
+    /// Feeds one parser event to the partial value in `slot`; `path` is relative to this value.
+    fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>);
+
+    /// Checks the constraints the grammar cannot guarantee (and re-checks those it can).
+    fn validate(&self, v: &mut Validator<'_>) {
+        let _ = v;
+    }
+
+    /// Extracts a validated value from `prompt` with default options (3 attempts, greedy).
+    ///
+    /// For other options use [`Extractor`](crate::Extractor).
+    fn extract<L: Llm + ?Sized>(llm: &L, prompt: &str) -> Result<Self, Error> {
+        Extractor::new(llm).extract(prompt)
+    }
+
+    /// Streams partial values of this type from `prompt`, then the validated value.
+    fn extract_stream<'l, L: Llm + ?Sized>(llm: &'l L, prompt: &str) -> PartialStream<'l, Self, L> {
+        Extractor::new(llm).extract_stream(prompt)
+    }
+
+    /// Streams a list of values of this type from `prompt`, each item as soon as it is complete.
+    fn extract_iter<'l, L: Llm + ?Sized>(llm: &'l L, prompt: &str) -> ItemStream<'l, Self, L> {
+        Extractor::new(llm).extract_iter(prompt)
+    }
+}
+
+/// The JSON Schema of `T` as a whole output, with the definitions of nested user types in `$defs`.
+///
+/// ```
+/// let schema = instructor_core::json_schema::<Vec<u8>>();
+/// assert_eq!(schema["type"], "array");
+/// ```
+pub fn json_schema<T: ResponseModel>() -> Value {
+    let mut defs = Map::new();
+    let mut root = T::json_schema(&mut defs);
+    if !defs.is_empty() {
+        if let Value::Object(obj) = &mut root {
+            obj.insert("$defs".into(), Value::Object(defs));
+        } else {
+            let mut obj = Map::new();
+            obj.insert("allOf".into(), Value::Array(vec![root]));
+            obj.insert("$defs".into(), Value::Object(defs));
+            root = Value::Object(obj);
+        }
+    }
+    root
+}
