@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::grammar::{self, Grammar, Int, Kind, Name, Text, BODY_CAP, FLOAT_RULES, JSON_CHAR_RULES};
+use crate::grammar::{
+    self, Grammar, Int, Kind, Name, Text, BODY_CAP, FLOAT32_RULES, FLOAT_RULES, JSON_CHAR_RULES,
+};
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
 use crate::ResponseModel;
@@ -32,13 +34,16 @@ const fn body(s: &str) -> Text<BODY_CAP> {
 }
 
 const fn leaf(rule: &str, rules: &str, kind: Kind) -> Grammar {
-    Grammar::new().define_text(rules).root(Name::from_str(rule), kind)
+    Grammar::new()
+        .define_text(rules)
+        .root(Name::from_str(rule), kind)
 }
 
-const STRING_RULES: &str = concat!("string ::= \"\\\"\" jchar* \"\\\"\"\n");
+const STRING_RULES: &str = "string ::= \"\\\"\" jchar* \"\\\"\"\n";
 
 impl ResponseModel for String {
-    const GRAMMAR: Grammar = leaf("string", STRING_RULES, Kind::String).define_text(JSON_CHAR_RULES);
+    const GRAMMAR: Grammar =
+        leaf("string", STRING_RULES, Kind::String).define_text(JSON_CHAR_RULES);
     type Partial = String;
     fn json_schema(_: &mut Map<String, Value>) -> Value {
         json!({"type": "string"})
@@ -60,8 +65,8 @@ impl ResponseModel for String {
 }
 
 impl ResponseModel for char {
-    const GRAMMAR: Grammar =
-        leaf("char", "char ::= \"\\\"\" jchar \"\\\"\"\n", Kind::Other).define_text(JSON_CHAR_RULES);
+    const GRAMMAR: Grammar = leaf("char", "char ::= \"\\\"\" jchar \"\\\"\"\n", Kind::Other)
+        .define_text(JSON_CHAR_RULES);
     type Partial = char;
     fn json_schema(_: &mut Map<String, Value>) -> Value {
         json!({"type": "string", "minLength": 1, "maxLength": 1})
@@ -84,15 +89,21 @@ impl ResponseModel for bool {
 
 const fn int_grammar(rule: &str, min: Int, max: Int) -> Grammar {
     let name = Name::from_str(rule);
-    Grammar::new().define(&name, &grammar::int_range_body(min, max)).root(name, Kind::Integer { min, max })
+    Grammar::new()
+        .define(&name, &grammar::int_range_body(min, max))
+        .root(name, Kind::Integer { min, max })
 }
 
 fn int_schema(min: Int, max: Int) -> Value {
     let bound = |i: Int| -> Value {
         if i.neg {
-            i128::try_from(i.mag).map(|m| json!(-m)).unwrap_or(json!(-(i.mag as f64)))
+            i128::try_from(i.mag)
+                .map(|m| json!(-m))
+                .unwrap_or(json!(-(i.mag as f64)))
         } else {
-            u64::try_from(i.mag).map(|m| json!(m)).unwrap_or(json!(i.mag as f64))
+            u64::try_from(i.mag)
+                .map(|m| json!(m))
+                .unwrap_or(json!(i.mag as f64))
         }
     };
     json!({"type": "integer", "minimum": bound(min), "maximum": bound(max)})
@@ -135,10 +146,17 @@ impl Int {
 int_impls!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, isize);
 
 impl ResponseModel for i128 {
-    const GRAMMAR: Grammar = int_grammar("i128", Int::neg(i128::MIN.unsigned_abs()), Int::pos(i128::MAX as u128));
+    const GRAMMAR: Grammar = int_grammar(
+        "i128",
+        Int::neg(i128::MIN.unsigned_abs()),
+        Int::pos(i128::MAX as u128),
+    );
     type Partial = i128;
     fn json_schema(_: &mut Map<String, Value>) -> Value {
-        int_schema(Int::neg(i128::MIN.unsigned_abs()), Int::pos(i128::MAX as u128))
+        int_schema(
+            Int::neg(i128::MIN.unsigned_abs()),
+            Int::pos(i128::MAX as u128),
+        )
     }
     fn apply_partial(slot: &mut Option<i128>, path: &[Seg<'_>], event: &Event<'_>) {
         apply_atomic(slot, path, event)
@@ -146,9 +164,10 @@ impl ResponseModel for i128 {
 }
 
 macro_rules! float_impls {
-    ($($t:ident),*) => {$(
+    ($($t:ident: $rules:expr, $rule:literal, $single:literal;)*) => {$(
         impl ResponseModel for $t {
-            const GRAMMAR: Grammar = Grammar::new().define_text(FLOAT_RULES).root(Name::from_str("jfloat"), Kind::Float);
+            const GRAMMAR: Grammar =
+                Grammar::new().define_text($rules).root(Name::from_str($rule), Kind::Float { single: $single });
             type Partial = $t;
             fn json_schema(_: &mut Map<String, Value>) -> Value {
                 json!({"type": "number"})
@@ -159,24 +178,34 @@ macro_rules! float_impls {
         }
     )*};
 }
-float_impls!(f32, f64);
+float_impls! {
+    f32: FLOAT32_RULES, "jfloat32", true;
+    f64: FLOAT_RULES, "jfloat", false;
+}
 
 impl<T: ResponseModel> ResponseModel for Option<T> {
     const GRAMMAR: Grammar = {
         let name = grammar::name(&["opt", T::GRAMMAR.name().as_str()]);
         let b = body("").text(T::GRAMMAR.name()).raw(" | \"null\"");
-        Grammar::new().merge(&T::GRAMMAR).define(&name, &b).root(name, T::GRAMMAR.kind()).with_nullable(true)
+        Grammar::new()
+            .merge(&T::GRAMMAR)
+            .define(&name, &b)
+            .root(name, T::GRAMMAR.kind())
+            .with_nullable(true)
     };
-    type Partial = T::Partial;
+    /// `Some(None)` is a `null` already written; `None` is nothing yet.
+    type Partial = Option<T::Partial>;
     fn json_schema(defs: &mut Map<String, Value>) -> Value {
         json!({"anyOf": [T::json_schema(defs), {"type": "null"}]})
     }
-    fn apply_partial(slot: &mut Option<T::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
+    fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
         if let ([], Event::End { raw: "null" }) = (path, event) {
-            *slot = None;
+            *slot = Some(None);
             return;
         }
-        T::apply_partial(slot, path, event)
+        let mut inner = slot.take().flatten();
+        T::apply_partial(&mut inner, path, event);
+        *slot = inner.map(Some);
     }
     fn validate(&self, v: &mut Validator<'_>) {
         if let Some(x) = self {
@@ -202,7 +231,12 @@ impl<T: ResponseModel> ResponseModel for Box<T> {
 
 /// Routes an event for item `i` of a partial sequence: only the last item can still change,
 /// so earlier items are never touched again.
-fn apply_item<T: ResponseModel>(items: &mut Vec<T::Partial>, i: usize, rest: &[Seg<'_>], event: &Event<'_>) {
+fn apply_item<T: ResponseModel>(
+    items: &mut Vec<T::Partial>,
+    i: usize,
+    rest: &[Seg<'_>],
+    event: &Event<'_>,
+) {
     if i + 1 == items.len() {
         let mut slot = items.pop();
         T::apply_partial(&mut slot, rest, event);
@@ -218,14 +252,20 @@ fn apply_item<T: ResponseModel>(items: &mut Vec<T::Partial>, i: usize, rest: &[S
     }
 }
 
-fn apply_seq<T: ResponseModel>(slot: &mut Option<Vec<T::Partial>>, path: &[Seg<'_>], event: &Event<'_>) {
+fn apply_seq<T: ResponseModel>(
+    slot: &mut Option<Vec<T::Partial>>,
+    path: &[Seg<'_>],
+    event: &Event<'_>,
+) {
     match path {
         [] => {
             if let Event::ArrayStart = event {
                 slot.get_or_insert_with(Vec::new);
             }
         }
-        [Seg::Index(i), rest @ ..] => apply_item::<T>(slot.get_or_insert_with(Vec::new), *i, rest, event),
+        [Seg::Index(i), rest @ ..] => {
+            apply_item::<T>(slot.get_or_insert_with(Vec::new), *i, rest, event)
+        }
         _ => {}
     }
 }
@@ -234,8 +274,15 @@ impl<T: ResponseModel> ResponseModel for Vec<T> {
     const GRAMMAR: Grammar = {
         let item = T::GRAMMAR.name();
         let name = grammar::name(&["vec", item.as_str()]);
-        let b = body("\"[\" ( ").text(item).raw(" ( \",\" ").text(item).raw(" )* )? \"]\"");
-        Grammar::new().merge(&T::GRAMMAR).define(&name, &b).root(name, Kind::Array { item: *item })
+        let b = body("\"[\" ( ")
+            .text(item)
+            .raw(" ( \",\" ")
+            .text(item)
+            .raw(" )* )? \"]\"");
+        Grammar::new()
+            .merge(&T::GRAMMAR)
+            .define(&name, &b)
+            .root(name, Kind::Array { item: *item })
     };
     type Partial = Vec<T::Partial>;
     fn json_schema(defs: &mut Map<String, Value>) -> Value {
@@ -263,11 +310,19 @@ where
         if N > 0 {
             b = b.raw(" ").text(item);
             if N > 1 {
-                b = b.raw(" ( \",\" ").text(item).raw(" ){").uint((N - 1) as u128).raw("}");
+                b = b
+                    .raw(" ( \",\" ")
+                    .text(item)
+                    .raw(" ){")
+                    .uint((N - 1) as u128)
+                    .raw("}");
             }
         }
         b = b.raw(" \"]\"");
-        Grammar::new().merge(&T::GRAMMAR).define(&name, &b).root(name, Kind::Array { item: *item })
+        Grammar::new()
+            .merge(&T::GRAMMAR)
+            .define(&name, &b)
+            .root(name, Kind::Array { item: *item })
     };
     type Partial = Vec<T::Partial>;
     fn json_schema(defs: &mut Map<String, Value>) -> Value {
@@ -286,7 +341,11 @@ where
 const fn map_grammar(value: &Grammar) -> Grammar {
     let item = value.name();
     let name = grammar::name(&["map", item.as_str()]);
-    let b = body("\"{\" ( string \":\" ").text(item).raw(" ( \",\" string \":\" ").text(item).raw(" )* )? \"}\"");
+    let b = body("\"{\" ( string \":\" ")
+        .text(item)
+        .raw(" ( \",\" string \":\" ")
+        .text(item)
+        .raw(" )* )? \"}\"");
     Grammar::new()
         .merge(&<String as ResponseModel>::GRAMMAR)
         .merge(value)
@@ -382,7 +441,9 @@ tuple_impl!(A 0, B 1, C 2);
 tuple_impl!(A 0, B 1, C 2, D 3);
 
 const VALUE_RULES: &str = concat!(
-    "json-value ::= json-object | json-array | string | jfloat | \"true\" | \"false\" | \"null\"\n",
+    "json-value ::= json-object | json-array | string | json-number | \"true\" | \"false\" | \"null\"\n",
+    // Integers up to 20 digits (all of u64 and i64), or anything a float may be.
+    "json-number ::= \"-\"? ( jfloat-nn | [1-9] [0-9]{16,19} )\n",
     "json-object ::= \"{\" ( string \":\" json-value ( \",\" string \":\" json-value )* )? \"}\"\n",
     "json-array ::= \"[\" ( json-value ( \",\" json-value )* )? \"]\"\n",
 );

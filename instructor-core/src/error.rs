@@ -72,7 +72,10 @@ pub enum Error {
 }
 
 fn last_errors(attempts: &[Attempt]) -> String {
-    attempts.last().map(|a| a.errors.join("; ")).unwrap_or_default()
+    attempts
+        .last()
+        .map(|a| a.errors.join("; "))
+        .unwrap_or_default()
 }
 
 impl Error {

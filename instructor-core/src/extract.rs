@@ -104,13 +104,19 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     }
 
     /// Extracts a `T` from one user prompt, with the report of what it took.
-    pub fn extract_with_report<T: ResponseModel>(&self, prompt: &str) -> Result<Extraction<T>, Error> {
+    pub fn extract_with_report<T: ResponseModel>(
+        &self,
+        prompt: &str,
+    ) -> Result<Extraction<T>, Error> {
         self.extract_messages(&[Message::user(prompt)])
     }
 
     /// Extracts a `T` continuing a whole conversation. A leading system message replaces the
     /// default instruction (the schema is appended to it).
-    pub fn extract_messages<T: ResponseModel>(&self, messages: &[Message]) -> Result<Extraction<T>, Error> {
+    pub fn extract_messages<T: ResponseModel>(
+        &self,
+        messages: &[Message],
+    ) -> Result<Extraction<T>, Error> {
         let mut stream = self.stream_messages::<T>(messages);
         for step in stream.by_ref() {
             if let StreamEvent::Done(done) = step? {
@@ -118,7 +124,10 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             }
         }
         // The stream only ends after yielding `Done` or an error.
-        Err(Error::RetriesExhausted { attempts: stream.attempts, usage: stream.usage })
+        Err(Error::RetriesExhausted {
+            attempts: stream.attempts,
+            usage: stream.usage,
+        })
     }
 
     /// Streams partial values of `T` as tokens arrive, then the final validated value.
@@ -127,7 +136,10 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     }
 
     /// [`Extractor::extract_stream`] continuing a whole conversation.
-    pub fn stream_messages<T: ResponseModel>(&self, messages: &[Message]) -> PartialStream<'l, T, L> {
+    pub fn stream_messages<T: ResponseModel>(
+        &self,
+        messages: &[Message],
+    ) -> PartialStream<'l, T, L> {
         PartialStream {
             llm: self.llm,
             conversation: self.conversation::<T>(messages),
@@ -171,11 +183,22 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
 
     fn conversation<T: ResponseModel>(&self, messages: &[Message]) -> Vec<Message> {
         let (instruction, rest) = match messages.split_first() {
-            Some((first, rest)) if first.role == crate::Role::System => (first.content.as_str(), rest),
-            _ => (self.system_prompt.as_deref().unwrap_or(DEFAULT_SYSTEM_PROMPT), messages),
+            Some((first, rest)) if first.role == crate::Role::System => {
+                (first.content.as_str(), rest)
+            }
+            _ => (
+                self.system_prompt
+                    .as_deref()
+                    .unwrap_or(DEFAULT_SYSTEM_PROMPT),
+                messages,
+            ),
         };
         let mut out = Vec::with_capacity(rest.len() + 1);
-        out.push(system_message(instruction, T::DESCRIPTION, &crate::json_schema::<T>()));
+        out.push(system_message(
+            instruction,
+            T::DESCRIPTION,
+            &crate::json_schema::<T>(),
+        ));
         out.extend_from_slice(rest);
         out
     }
@@ -260,7 +283,11 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             sampling: self.sampling,
         };
         let stream = self.llm.generate(&request)?;
-        self.current = Some(Running { stream, partial: PartialValue::new(), stopped_early: false });
+        self.current = Some(Running {
+            stream,
+            partial: PartialValue::new(),
+            stopped_early: false,
+        });
         Ok(())
     }
 
@@ -270,7 +297,10 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         self.usage.add(&usage);
         let raw = run.partial.text().to_owned();
         if finish == FinishReason::Length && !run.stopped_early && !run.partial.is_complete() {
-            return Err(Error::Truncated { max_tokens: self.max_tokens, partial: raw });
+            return Err(Error::Truncated {
+                max_tokens: self.max_tokens,
+                partial: raw,
+            });
         }
         let errors = match serde_json::from_str::<T>(&raw) {
             Ok(value) => match validate_with_context(&value, self.context.as_deref()) {
@@ -281,16 +311,25 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                         usage: self.usage,
                         elapsed: self.started.elapsed(),
                     };
-                    return Ok(Some(StreamEvent::Done(Box::new(Extraction { value, report }))));
+                    return Ok(Some(StreamEvent::Done(Box::new(Extraction {
+                        value,
+                        report,
+                    }))));
                 }
                 Err(errors) => errors.iter().map(ToString::to_string).collect(),
             },
             Err(e) => vec![format!("the answer is not valid JSON for this type: {e}")],
         };
-        let attempt = Attempt { output: raw.clone(), errors };
+        let attempt = Attempt {
+            output: raw.clone(),
+            errors,
+        };
         self.attempts.push(attempt.clone());
         if self.attempts_left == 0 {
-            return Err(Error::RetriesExhausted { attempts: std::mem::take(&mut self.attempts), usage: self.usage });
+            return Err(Error::RetriesExhausted {
+                attempts: std::mem::take(&mut self.attempts),
+                usage: self.usage,
+            });
         }
         self.conversation.push(Message::assistant(raw));
         self.conversation.push(reask_message(&attempt.errors));
@@ -302,7 +341,9 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             if self.current.is_none() {
                 self.start_attempt()?;
             }
-            let Some(run) = self.current.as_mut() else { continue };
+            let Some(run) = self.current.as_mut() else {
+                continue;
+            };
             let chunk = if self.stop_when_complete && run.partial.is_complete() {
                 // The value is closed: the grammar allows nothing but the end, so skip that decode.
                 run.stopped_early = true;
@@ -324,7 +365,9 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                     }
                 }
                 None => {
-                    let Some(run) = self.current.take() else { continue };
+                    let Some(run) = self.current.take() else {
+                        continue;
+                    };
                     return self.finish_attempt(run);
                 }
             }
@@ -380,10 +423,12 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
             raw: raw.clone(),
             errors: vec![format!("not valid JSON for this type: {e}")],
         })?;
-        validate_with_context(&value, self.context.as_deref()).map_err(|errors| Error::InvalidItem {
-            index,
-            raw,
-            errors: errors.iter().map(ToString::to_string).collect(),
+        validate_with_context(&value, self.context.as_deref()).map_err(|errors| {
+            Error::InvalidItem {
+                index,
+                raw,
+                errors: errors.iter().map(ToString::to_string).collect(),
+            }
         })?;
         Ok(value)
     }
@@ -406,23 +451,39 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                 };
                 self.stream = Some(self.llm.generate(&request)?);
             }
-            let Some(stream) = self.stream.as_mut() else { continue };
-            let chunk = if self.splitter.is_complete() { None } else { stream.next_chunk() };
+            let Some(stream) = self.stream.as_mut() else {
+                continue;
+            };
+            let chunk = if self.splitter.is_complete() {
+                None
+            } else {
+                stream.next_chunk()
+            };
             match chunk {
                 Some(chunk) => {
-                    let items = self.splitter.push(&chunk?).map_err(|e| Error::InvalidItem {
-                        index: self.index,
-                        raw: String::new(),
-                        errors: vec![format!("the list is not valid JSON: {e}")],
-                    })?;
-                    self.pending.extend(items);
+                    match self.splitter.push(&chunk?) {
+                        Ok(items) => self.pending.extend(items),
+                        Err(e) => {
+                            // Only a backend that ignores the grammar gets here; nothing after
+                            // the break can be split into items.
+                            self.done = true;
+                            return Err(Error::InvalidItem {
+                                index: self.index,
+                                raw: self.splitter.text().to_owned(),
+                                errors: vec![format!("the list is not valid JSON: {e}")],
+                            });
+                        }
+                    }
                 }
                 None => {
                     self.done = true;
                     let (finish, usage) = stream.finish();
                     self.usage.add(&usage);
                     if finish == FinishReason::Length && !self.splitter.is_complete() {
-                        return Err(Error::Truncated { max_tokens: self.max_tokens, partial: self.splitter.text().to_owned() });
+                        return Err(Error::Truncated {
+                            max_tokens: self.max_tokens,
+                            partial: self.splitter.text().to_owned(),
+                        });
                     }
                 }
             }
@@ -437,6 +498,8 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ItemStream<'_, T, L> {
         match self.step() {
             Ok(Some(v)) => Some(Ok(v)),
             Ok(None) => None,
+            // An invalid item is reported and the list goes on; anything else ends it.
+            Err(e @ Error::InvalidItem { .. }) => Some(Err(e)),
             Err(e) => {
                 self.done = true;
                 self.pending.clear();

@@ -49,7 +49,10 @@ impl<const N: usize> Default for Text<N> {
 impl<const N: usize> Text<N> {
     /// An empty text.
     pub const fn new() -> Self {
-        Self { buf: [0; N], len: 0 }
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// A text holding `s`.
@@ -117,7 +120,10 @@ impl<const N: usize> Text<N> {
             if c == b'"' || c == b'\\' {
                 self = self.byte(b'\\').byte(c);
             } else if c < 0x20 || c == 0x7f {
-                self = self.raw("\\x").byte(hex_digit(c >> 4)).byte(hex_digit(c & 15));
+                self = self
+                    .raw("\\x")
+                    .byte(hex_digit(c >> 4))
+                    .byte(hex_digit(c & 15));
             } else {
                 self = self.byte(c);
             }
@@ -169,7 +175,10 @@ pub const fn json_escape<const N: usize>(s: &str) -> Text<N> {
             b'\t' => out.raw("\\t"),
             0x08 => out.raw("\\b"),
             0x0c => out.raw("\\f"),
-            c if c < 0x20 => out.raw("\\u00").byte(hex_digit(c >> 4)).byte(hex_digit(c & 15)),
+            c if c < 0x20 => out
+                .raw("\\u00")
+                .byte(hex_digit(c >> 4))
+                .byte(hex_digit(c & 15)),
             c => out.byte(c),
         };
         i += 1;
@@ -341,8 +350,11 @@ pub enum Kind {
         /// Largest value.
         max: Int,
     },
-    /// A JSON number.
-    Float,
+    /// A JSON number read as a float (`single`: an `f32`, whose exponents stop earlier).
+    Float {
+        /// True for `f32`.
+        single: bool,
+    },
     /// A JSON string.
     String,
     /// A JSON array whose items match the named rule.
@@ -443,7 +455,9 @@ impl Grammar {
             return self;
         }
         if self.n_rules >= MAX_RULES {
-            panic!("instructor: grammar has too many rules (see instructor_core::grammar::MAX_RULES)");
+            panic!(
+                "instructor: grammar has too many rules (see instructor_core::grammar::MAX_RULES)"
+            );
         }
         self.hashes[self.n_rules] = h;
         self.n_rules += 1;
@@ -511,7 +525,11 @@ impl Grammar {
 
     /// The full grammar text for this type as the top-level value: `root ::= name` and all rules.
     pub const fn with_root_rule(&self) -> Text<CAP> {
-        Text::<CAP>::new().raw("root ::= ").text(&self.name).byte(b'\n').text(&self.rules)
+        Text::<CAP>::new()
+            .raw("root ::= ")
+            .text(&self.name)
+            .byte(b'\n')
+            .text(&self.rules)
     }
 }
 
@@ -598,7 +616,12 @@ const fn nonneg_range(mut out: Text<BODY_CAP>, lo: u128, hi: u128) -> Text<BODY_
                     out = out.byte(b'{').uint((d - 1) as u128).byte(b'}');
                 }
             } else {
-                out = out.byte(b'{').uint((d - 1) as u128).byte(b',').uint((e - 1) as u128).byte(b'}');
+                out = out
+                    .byte(b'{')
+                    .uint((d - 1) as u128)
+                    .byte(b',')
+                    .uint((e - 1) as u128)
+                    .byte(b'}');
             }
             d = e + 1;
             continue;
@@ -665,7 +688,11 @@ const fn same_len(
         out = if mid_lo == mid_hi {
             out.byte(b'"').byte(mid_lo).byte(b'"')
         } else {
-            out.byte(b'[').byte(mid_lo).byte(b'-').byte(mid_hi).byte(b']')
+            out.byte(b'[')
+                .byte(mid_lo)
+                .byte(b'-')
+                .byte(mid_hi)
+                .byte(b']')
         };
         if rest == 1 {
             out = out.raw(" [0-9]");
@@ -771,7 +798,9 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
                     }
                     v
                 }
-                RangeBound::Float(_) => panic!("instructor: an integer field needs integer `range` bounds"),
+                RangeBound::Float(_) => {
+                    panic!("instructor: an integer field needs integer `range` bounds")
+                }
                 RangeBound::None => min,
             };
             let hi = match c.max {
@@ -784,7 +813,9 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
                     }
                     v
                 }
-                RangeBound::Float(_) => panic!("instructor: an integer field needs integer `range` bounds"),
+                RangeBound::Float(_) => {
+                    panic!("instructor: an integer field needs integer `range` bounds")
+                }
                 RangeBound::None => max,
             };
             if !lo.le(hi) {
@@ -793,7 +824,7 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
             body = body.raw("( ").text(&int_range_body(lo, hi)).raw(" )");
             kind = Kind::Integer { min: lo, max: hi };
         }
-        Kind::Float => {
+        Kind::Float { single } => {
             if c.length.is_some() || c.pattern.is_some() || c.items.is_some() {
                 panic!("instructor: only `range` applies to a float field");
             }
@@ -803,8 +834,13 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
                 RangeBound::Float(f) => f >= 0.0,
                 RangeBound::None => false,
             };
-            body = if non_negative { body.raw("jfloat-nn") } else { body.raw("jfloat") };
-            g = g.define_text(FLOAT_RULES);
+            body = match (single, non_negative) {
+                (true, true) => body.raw("jfloat32-nn"),
+                (true, false) => body.raw("jfloat32"),
+                (false, true) => body.raw("jfloat-nn"),
+                (false, false) => body.raw("jfloat"),
+            };
+            g = g.define_text(if single { FLOAT32_RULES } else { FLOAT_RULES });
         }
         Kind::String => {
             if has_range {
@@ -847,7 +883,12 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
                 // Only the empty list.
             } else {
                 let open = if min == 0 { "( " } else { "" };
-                body = body.raw(open).text(&item).raw(" ( \",\" ").text(&item).raw(" )");
+                body = body
+                    .raw(open)
+                    .text(&item)
+                    .raw(" ( \",\" ")
+                    .text(&item)
+                    .raw(" )");
                 let rmin = if min == 0 { 0 } else { min - 1 };
                 let rmax = match max {
                     Some(m) => Some(m - 1),
@@ -870,11 +911,23 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
     g.define(&name, &body).root(name, kind)
 }
 
-/// Rules for JSON numbers parsed as floats: no leading zeros, bounded digit counts (so a
-/// runaway number cannot fill the context), exponents that stay finite in `f64`.
+/// Rules for JSON numbers parsed as floats. They accept every finite number `serde_json`
+/// writes (plain notation up to 16 integer digits and 24 fraction digits; scientific notation
+/// with one integer digit, up to 17 fraction digits) and keep digit counts bounded so a runaway
+/// number cannot fill the context. Positive exponents stop at 307 so parsing never overflows to
+/// an error; magnitudes of 1e308 and above are therefore not generated.
 pub const FLOAT_RULES: &str = concat!(
     "jfloat ::= \"-\"? jfloat-nn\n",
-    "jfloat-nn ::= ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?\n",
+    "jfloat-nn ::= ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,24} )? | [1-9] ( \".\" [0-9]{1,17} )? [eE] ( \"+\"? jexp | \"-\" [0-9]{1,3} )\n",
+    "jexp ::= [0-9] | [1-9] [0-9] | [12] [0-9]{2} | \"30\" [0-7]\n",
+);
+
+/// [`FLOAT_RULES`] for `f32`: positive exponents stop at 37, so a value never overflows `f32`
+/// (magnitudes of 1e38 and above are not generated).
+pub const FLOAT32_RULES: &str = concat!(
+    "jfloat32 ::= \"-\"? jfloat32-nn\n",
+    "jfloat32-nn ::= ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,24} )? | [1-9] ( \".\" [0-9]{1,17} )? [eE] ( \"+\"? jexp32 | \"-\" [0-9]{1,3} )\n",
+    "jexp32 ::= [0-9] | [12] [0-9] | \"3\" [0-7]\n",
 );
 
 /// The first `N` bytes of `t`, as an exactly-sized array (for `&'static str` constants that do

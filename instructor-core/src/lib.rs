@@ -16,8 +16,10 @@ pub mod schema;
 pub mod validate;
 
 pub use error::{Attempt, Error, LlmError};
-pub use llm::{Completion, FinishReason, Llm, Message, Request, Role, Sampling, TokenStream, Usage};
 pub use extract::{Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent};
+pub use llm::{
+    Completion, FinishReason, Llm, Message, Request, Role, Sampling, TokenStream, Usage,
+};
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};
 pub use validate::{validate, validate_with_context, FieldError, Validate, Validator};
@@ -28,9 +30,13 @@ pub use instructor_derive::ResponseModel;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::builtins::apply_atomic;
-    pub use crate::grammar::{self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP};
+    pub use crate::grammar::{
+        self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+    };
     pub use crate::schema;
-    pub use crate::validate::{check_fn, check_items, check_length, check_pattern, check_range, Bound, PathSeg};
+    pub use crate::validate::{
+        check_fn, check_items, check_length, check_pattern, check_range, Bound, PathSeg,
+    };
     pub use serde;
     pub use serde_json;
 }

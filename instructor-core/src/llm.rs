@@ -48,15 +48,24 @@ pub struct Message {
 impl Message {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -77,7 +86,11 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Self { temperature: 0.0, top_p: 1.0, seed: 0 }
+        Self {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -171,7 +184,8 @@ pub trait TokenStream {
 /// [`Llm::generate`] is independent.
 pub trait Llm: Send + Sync {
     /// Starts generating the assistant's answer to `request.messages`.
-    fn generate<'a>(&'a self, request: &Request<'_>) -> Result<Box<dyn TokenStream + 'a>, LlmError>;
+    fn generate<'a>(&'a self, request: &Request<'_>)
+        -> Result<Box<dyn TokenStream + 'a>, LlmError>;
 
     /// Generates the whole answer at once. The default pulls [`Llm::generate`] to the end.
     fn complete(&self, request: &Request<'_>) -> Result<Completion, LlmError> {
@@ -181,7 +195,11 @@ pub trait Llm: Send + Sync {
             text.push_str(&chunk?);
         }
         let (finish, usage) = stream.finish();
-        Ok(Completion { text, finish, usage })
+        Ok(Completion {
+            text,
+            finish,
+            usage,
+        })
     }
 }
 

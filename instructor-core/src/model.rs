@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::extract::{Extractor, ItemStream, PartialStream};
 use crate::grammar::{Grammar, Text, CAP};
-use crate::{Error, Llm};
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
+use crate::{Error, Llm};
 
 /// A type that can be extracted from a language model's output.
 ///

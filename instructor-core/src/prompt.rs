@@ -9,7 +9,11 @@ pub const DEFAULT_SYSTEM_PROMPT: &str =
 
 /// The system message for an extraction: the caller's instruction, the type's description, and
 /// its JSON Schema (small models need the field descriptions to know what goes where).
-pub fn system_message(instruction: &str, description: Option<&str>, schema: &serde_json::Value) -> Message {
+pub fn system_message(
+    instruction: &str,
+    description: Option<&str>,
+    schema: &serde_json::Value,
+) -> Message {
     let mut text = String::with_capacity(256);
     text.push_str(instruction);
     if let Some(d) = description {
@@ -23,7 +27,9 @@ pub fn system_message(instruction: &str, description: Option<&str>, schema: &ser
 
 /// The follow-up that asks the model to fix a failed answer, listing every error.
 pub fn reask_message(errors: &[String]) -> Message {
-    let mut text = String::from("That answer is not valid. Fix these errors and answer again with the corrected JSON only:");
+    let mut text = String::from(
+        "That answer is not valid. Fix these errors and answer again with the corrected JSON only:",
+    );
     for e in errors {
         text.push_str("\n- ");
         text.push_str(e);

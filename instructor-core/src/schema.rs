@@ -8,9 +8,13 @@ fn bound_value(b: Bound) -> Value {
     match b {
         Bound::Int(i) => {
             if i.neg {
-                i128::try_from(i.mag).map(|m| json!(-m)).unwrap_or(json!(-(i.mag as f64)))
+                i128::try_from(i.mag)
+                    .map(|m| json!(-m))
+                    .unwrap_or(json!(-(i.mag as f64)))
             } else {
-                u64::try_from(i.mag).map(|m| json!(m)).unwrap_or(json!(i.mag as f64))
+                u64::try_from(i.mag)
+                    .map(|m| json!(m))
+                    .unwrap_or(json!(i.mag as f64))
             }
         }
         Bound::Float(f) => json!(f),

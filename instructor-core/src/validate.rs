@@ -50,7 +50,11 @@ pub struct Validator<'a> {
 impl<'a> Validator<'a> {
     /// A validator with an optional user context (see [`Validator::context`]).
     pub fn new(context: Option<&'a (dyn Any + Send + Sync)>) -> Self {
-        Self { path: Vec::new(), errors: Vec::new(), context }
+        Self {
+            path: Vec::new(),
+            errors: Vec::new(),
+            context,
+        }
     }
 
     /// The validation context given to the extraction, downcast to `C`.
@@ -60,7 +64,10 @@ impl<'a> Validator<'a> {
 
     /// Records a failure at the current path.
     pub fn error(&mut self, message: impl Into<String>) {
-        self.errors.push(FieldError { path: self.path_string(), message: message.into() });
+        self.errors.push(FieldError {
+            path: self.path_string(),
+            message: message.into(),
+        });
     }
 
     /// Runs `f` with `seg` appended to the path.
@@ -280,7 +287,12 @@ fn at_most(m: Measured<'_>, b: Bound) -> bool {
 }
 
 /// Checks a `range(min = …, max = …)` constraint.
-pub fn check_range(v: &mut Validator<'_>, value: &impl Measure, min: Option<Bound>, max: Option<Bound>) {
+pub fn check_range(
+    v: &mut Validator<'_>,
+    value: &impl Measure,
+    min: Option<Bound>,
+    max: Option<Bound>,
+) {
     let Some(m) = value.measure() else { return };
     if let Some(b) = min {
         if !at_least(m, b) {
@@ -294,7 +306,13 @@ pub fn check_range(v: &mut Validator<'_>, value: &impl Measure, min: Option<Boun
     }
 }
 
-fn check_count(v: &mut Validator<'_>, n: usize, min: Option<usize>, max: Option<usize>, what: &str) {
+fn check_count(
+    v: &mut Validator<'_>,
+    n: usize,
+    min: Option<usize>,
+    max: Option<usize>,
+    what: &str,
+) {
     if let Some(min) = min {
         if n < min {
             v.error(format!("must have at least {min} {what} (has {n})"));
@@ -308,14 +326,24 @@ fn check_count(v: &mut Validator<'_>, n: usize, min: Option<usize>, max: Option<
 }
 
 /// Checks a `length(min = …, max = …)` constraint (in characters).
-pub fn check_length(v: &mut Validator<'_>, value: &impl Measure, min: Option<usize>, max: Option<usize>) {
+pub fn check_length(
+    v: &mut Validator<'_>,
+    value: &impl Measure,
+    min: Option<usize>,
+    max: Option<usize>,
+) {
     if let Some(Measured::Str(s)) = value.measure() {
         check_count(v, s.chars().count(), min, max, "characters");
     }
 }
 
 /// Checks an `items(min = …, max = …)` constraint.
-pub fn check_items(v: &mut Validator<'_>, value: &impl Measure, min: Option<usize>, max: Option<usize>) {
+pub fn check_items(
+    v: &mut Validator<'_>,
+    value: &impl Measure,
+    min: Option<usize>,
+    max: Option<usize>,
+) {
     if let Some(Measured::Items(n)) = value.measure() {
         check_count(v, n, min, max, "items");
     }
@@ -323,7 +351,9 @@ pub fn check_items(v: &mut Validator<'_>, value: &impl Measure, min: Option<usiz
 
 /// Checks a `pattern = "…"` constraint: the whole string must match.
 pub fn check_pattern(v: &mut Validator<'_>, value: &impl Measure, pattern: &'static str) {
-    let Some(Measured::Str(s)) = value.measure() else { return };
+    let Some(Measured::Str(s)) = value.measure() else {
+        return;
+    };
     static CACHE: OnceLock<Mutex<HashMap<&'static str, Option<regex::Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let re = {
@@ -338,7 +368,9 @@ pub fn check_pattern(v: &mut Validator<'_>, value: &impl Measure, pattern: &'sta
     match re {
         Some(re) if re.is_match(s) => {}
         Some(_) => v.error(format!("must match the pattern {pattern:?}")),
-        None => v.error(format!("the pattern {pattern:?} is not a valid regular expression")),
+        None => v.error(format!(
+            "the pattern {pattern:?} is not a valid regular expression"
+        )),
     }
 }
 
