@@ -84,24 +84,34 @@ impl<const N: usize> Text<N> {
         self.buf.split_at(self.len).0
     }
 
-    /// Appends one byte (ASCII only).
-    pub const fn byte(mut self, b: u8) -> Self {
+    /// Appends one byte in place. Constant evaluation copies a value on every by-value call, so
+    /// the hot loops push in place rather than through the by-value builders.
+    const fn push(&mut self, b: u8) {
         if self.len >= N {
             panic!("instructor: grammar too large for its fixed capacity (see instructor_core::grammar)");
         }
         self.buf[self.len] = b;
         self.len += 1;
+    }
+
+    /// Appends bytes in place.
+    const fn push_bytes(&mut self, b: &[u8]) {
+        let mut i = 0;
+        while i < b.len() {
+            self.push(b[i]);
+            i += 1;
+        }
+    }
+
+    /// Appends one byte (ASCII only).
+    pub const fn byte(mut self, b: u8) -> Self {
+        self.push(b);
         self
     }
 
     /// Appends `s` unchanged.
     pub const fn raw(mut self, s: &str) -> Self {
-        let b = s.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            self = self.byte(b[i]);
-            i += 1;
-        }
+        self.push_bytes(s.as_bytes());
         self
     }
 
@@ -112,24 +122,25 @@ impl<const N: usize> Text<N> {
 
     /// Appends `s` as a GBNF string literal (`"…"`, with `"`, `\` and control bytes escaped).
     pub const fn lit(mut self, s: &str) -> Self {
-        self = self.byte(b'"');
+        self.push(b'"');
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
             let c = b[i];
             if c == b'"' || c == b'\\' {
-                self = self.byte(b'\\').byte(c);
+                self.push(b'\\');
+                self.push(c);
             } else if c < 0x20 || c == 0x7f {
-                self = self
-                    .raw("\\x")
-                    .byte(hex_digit(c >> 4))
-                    .byte(hex_digit(c & 15));
+                self.push_bytes(b"\\x");
+                self.push(hex_digit(c >> 4));
+                self.push(hex_digit(c & 15));
             } else {
-                self = self.byte(c);
+                self.push(c);
             }
             i += 1;
         }
-        self.byte(b'"')
+        self.push(b'"');
+        self
     }
 
     /// Appends `s` as the GBNF literal of a JSON string (`"\"s\""`), JSON-escaping `s` first.
@@ -461,10 +472,9 @@ impl Grammar {
         }
         self.hashes[self.n_rules] = h;
         self.n_rules += 1;
-        let mut i = 0;
-        while i < line.len() {
-            self.rules = self.rules.byte(line[i]);
-            i += 1;
+        self.rules.push_bytes(line);
+        if line.is_empty() || line[line.len() - 1] != b'\n' {
+            self.rules.push(b'\n');
         }
         self
     }
@@ -497,13 +507,10 @@ impl Grammar {
                     Ok(n) => n,
                     Err(_) => panic!("instructor: rule name is not UTF-8"),
                 };
-                let mut with_nl = Text::<BODY_CAP>::new();
-                let mut i = 0;
-                while i < line.len() {
-                    with_nl = with_nl.byte(line[i]);
-                    i += 1;
-                }
-                self = self.add_line(name, with_nl.byte(b'\n').as_bytes());
+                // `line` stops before its newline; the rule text keeps one.
+                let (with_nl, _) = b.split_at(if end < b.len() { end + 1 } else { end });
+                let (_, with_nl) = with_nl.split_at(start);
+                self = self.add_line(name, with_nl);
             }
             start = end + 1;
         }
