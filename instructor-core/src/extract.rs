@@ -118,8 +118,8 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         messages: &[Message],
     ) -> Result<Extraction<T>, Error> {
         let mut stream = self.stream_messages::<T>(messages);
-        for step in stream.by_ref() {
-            if let StreamEvent::Done(done) = step? {
+        while let Some(step) = stream.next_ref() {
+            if let StreamRef::Done(done) = step? {
                 return Ok(*done);
             }
         }
@@ -291,8 +291,8 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         Ok(())
     }
 
-    /// Parses and validates the finished attempt; `Ok(None)` means a retry was queued.
-    fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Option<StreamEvent<T>>, Error> {
+    /// Parses and validates the finished attempt: the value, or a queued retry.
+    fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Step<T>, Error> {
         let (finish, usage) = run.stream.finish();
         self.usage.add(&usage);
         let raw = run.partial.text().to_owned();
@@ -311,10 +311,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                         usage: self.usage,
                         elapsed: self.started.elapsed(),
                     };
-                    return Ok(Some(StreamEvent::Done(Box::new(Extraction {
-                        value,
-                        report,
-                    }))));
+                    return Ok(Step::Done(Box::new(Extraction { value, report })));
                 }
                 Err(errors) => errors.iter().map(ToString::to_string).collect(),
             },
@@ -333,10 +330,10 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         }
         self.conversation.push(Message::assistant(raw));
         self.conversation.push(reask_message(&attempt.errors));
-        Ok(Some(StreamEvent::Retry(attempt)))
+        Ok(Step::Retry(attempt))
     }
 
-    fn step(&mut self) -> Result<Option<StreamEvent<T>>, Error> {
+    fn step(&mut self) -> Result<Option<Step<T>>, Error> {
         loop {
             if self.current.is_none() {
                 self.start_attempt()?;
@@ -358,18 +355,75 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                     // Invalid JSON only comes from a backend that ignores the grammar; the
                     // final parse of the whole attempt reports it and re-asks.
                     let _invalid = run.partial.push(&chunk).is_err();
-                    if run.partial.events() != before {
-                        if let Some(p) = run.partial.get() {
-                            return Ok(Some(StreamEvent::Partial(p.clone())));
-                        }
+                    if run.partial.events() != before && run.partial.get().is_some() {
+                        return Ok(Some(Step::Partial));
                     }
                 }
                 None => {
                     let Some(run) = self.current.take() else {
                         continue;
                     };
-                    return self.finish_attempt(run);
+                    return self.finish_attempt(run).map(Some);
                 }
+            }
+        }
+    }
+}
+
+/// What [`PartialStream::step`] produced: a new snapshot (read in place) or an owned event.
+enum Step<T: ResponseModel> {
+    Partial,
+    Retry(Attempt),
+    Done(Box<Extraction<T>>),
+}
+
+/// One step of a [`PartialStream`], borrowing the snapshot instead of cloning it.
+#[derive(Debug)]
+pub enum StreamRef<'s, T: ResponseModel> {
+    /// The current snapshot of the value being written.
+    Partial(&'s T::Partial),
+    /// The attempt failed to validate; snapshots restart with the next attempt.
+    Retry(Attempt),
+    /// The final validated value.
+    Done(Box<Extraction<T>>),
+}
+
+impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
+    /// Like [`Iterator::next`], but lends the snapshot instead of cloning it, so the cost of a
+    /// token stays independent of the output's length even for large values.
+    ///
+    /// ```no_run
+    /// # fn demo(llm: &impl instructor_core::Llm) -> Result<(), instructor_core::Error> {
+    /// use instructor_core::{Extractor, StreamRef};
+    /// let mut stream = Extractor::new(llm).extract_stream::<Vec<String>>("List three colours");
+    /// while let Some(step) = stream.next_ref() {
+    ///     if let StreamRef::Partial(words) = step? {
+    ///         println!("{} so far", words.len());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<StreamRef<'_, T>, Error>> {
+        if self.finished {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(Step::Partial)) => {
+                let snapshot = self.current.as_ref().and_then(|run| run.partial.get())?;
+                Some(Ok(StreamRef::Partial(snapshot)))
+            }
+            Ok(Some(Step::Retry(a))) => Some(Ok(StreamRef::Retry(a))),
+            Ok(Some(Step::Done(d))) => {
+                self.finished = true;
+                Some(Ok(StreamRef::Done(d)))
+            }
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                Some(Err(e))
             }
         }
     }
@@ -379,14 +433,11 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for PartialStream<'_, T, L> {
     type Item = Result<StreamEvent<T>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        let out = self.step();
-        if matches!(out, Err(_) | Ok(Some(StreamEvent::Done(_)))) {
-            self.finished = true;
-        }
-        out.transpose()
+        Some(self.next_ref()?.map(|step| match step {
+            StreamRef::Partial(p) => StreamEvent::Partial(p.clone()),
+            StreamRef::Retry(a) => StreamEvent::Retry(a),
+            StreamRef::Done(d) => StreamEvent::Done(d),
+        }))
     }
 }
 

@@ -16,7 +16,9 @@ pub mod schema;
 pub mod validate;
 
 pub use error::{Attempt, Error, LlmError};
-pub use extract::{Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent};
+pub use extract::{
+    Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent, StreamRef,
+};
 pub use llm::{
     Completion, FinishReason, Llm, Message, Request, Role, Sampling, TokenStream, Usage,
 };
