@@ -29,6 +29,19 @@ pub fn apply_atomic<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// [`apply_atomic`] for values shared behind an `Arc` (the partial of derived enums).
+pub fn apply_atomic_shared<T: serde::de::DeserializeOwned>(
+    slot: &mut Option<std::sync::Arc<T>>,
+    path: &[Seg<'_>],
+    event: &Event<'_>,
+) {
+    if let ([], Event::End { raw }) = (path, event) {
+        if let Ok(v) = serde_json::from_str(raw) {
+            *slot = Some(std::sync::Arc::new(v));
+        }
+    }
+}
+
 const fn body(s: &str) -> Text<BODY_CAP> {
     Text::from_str(s)
 }

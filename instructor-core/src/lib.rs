@@ -31,7 +31,7 @@ pub use instructor_derive::ResponseModel;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::builtins::apply_atomic;
+    pub use crate::builtins::{apply_atomic, apply_atomic_shared};
     pub use crate::grammar::{
         self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
     };

@@ -52,7 +52,7 @@ pub trait ResponseModel: DeserializeOwned + Sized + 'static {
     const DESCRIPTION: Option<&'static str> = None;
 
     /// What a value looks like while it is still being generated: every field optional.
-    type Partial: Clone + std::fmt::Debug + Send + 'static;
+    type Partial: Clone + std::fmt::Debug + 'static;
 
     /// This type's JSON Schema. User types add themselves to `defs` and return a `$ref`.
     fn json_schema(defs: &mut Map<String, Value>) -> Value;

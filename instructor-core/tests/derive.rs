@@ -807,7 +807,7 @@ fn partial_values_fill_from_the_stream() {
     assert_eq!(last.lines.as_ref().map(Vec::len), Some(2));
     assert_eq!(last.lines.as_ref().unwrap()[1].sku.as_deref(), Some("B2"));
     assert_eq!(last.lines.as_ref().unwrap()[1].qty, Some(10));
-    assert_eq!(last.status, Some(Status::Sent));
+    assert_eq!(last.status.as_deref(), Some(&Status::Sent));
     assert_eq!(last.total, Some(Some(12.5)));
     // The name streams in before it is complete.
     assert!(

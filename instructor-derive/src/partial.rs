@@ -37,8 +37,10 @@ pub fn partial(
         _ => {
             let span = input.ident.span();
             return Partial {
-                ty: quote_spanned!(span=> Self),
-                apply: quote!(#p::apply_atomic::<Self>(slot, path, event)),
+                // Shared, so snapshots of a complete enum cost a reference count, not a clone,
+                // and the type need not be `Clone`.
+                ty: quote_spanned!(span=> ::std::sync::Arc<Self>),
+                apply: quote!(#p::apply_atomic_shared::<Self>(slot, path, event)),
                 items: TokenStream::new(),
             };
         }

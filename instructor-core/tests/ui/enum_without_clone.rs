@@ -1,9 +1,0 @@
-use instructor_core::ResponseModel;
-
-#[derive(serde::Deserialize, ResponseModel)]
-enum Status {
-    Active,
-    Retired,
-}
-
-fn main() {}

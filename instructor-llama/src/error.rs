@@ -1,0 +1,78 @@
+//! Mapping llama-cpp-2's errors onto [`instructor_core::LlmError`].
+//!
+//! This module owns the wording of every error this crate returns, so each message tells the
+//! person at the terminal what to do next. It must not decide *when* an error happens.
+
+use std::path::Path;
+
+use instructor_core::LlmError;
+use llama_cpp_2::{DecodeError, GrammarError, LlamaContextLoadError, LlamaModelLoadError};
+
+/// The command that installs the default model.
+pub(crate) const SETUP_COMMAND: &str = "scripts/setup.sh";
+
+pub(crate) fn model_missing(path: &Path, is_default: bool) -> LlmError {
+    let hint = if is_default {
+        format!(
+            "run `{SETUP_COMMAND}` to download SmolLM2-135M-Instruct, or set INSTRUCTOR_MODEL_DIR \
+             to the folder that holds it"
+        )
+    } else {
+        format!("check the path (for the default model, run `{SETUP_COMMAND}`)")
+    };
+    LlmError::ModelLoad(format!("model file {} not found; {hint}", path.display()))
+}
+
+pub(crate) fn model_unreadable(path: &Path, err: &std::io::Error) -> LlmError {
+    LlmError::ModelLoad(format!(
+        "could not read model file {}: {err} (re-run `{SETUP_COMMAND}` for the default model)",
+        path.display()
+    ))
+}
+
+pub(crate) fn not_gguf(path: &Path, magic: &[u8]) -> LlmError {
+    LlmError::ModelLoad(format!(
+        "{} is not a GGUF model (it starts with {:?}, a GGUF file starts with \"GGUF\"); \
+         re-run `{SETUP_COMMAND}` or point model_path at a .gguf file",
+        path.display(),
+        String::from_utf8_lossy(magic)
+    ))
+}
+
+pub(crate) fn no_home() -> LlmError {
+    LlmError::ModelLoad(format!(
+        "cannot locate the model cache: neither INSTRUCTOR_MODEL_DIR, XDG_CACHE_HOME nor HOME is \
+         set; set INSTRUCTOR_MODEL_DIR and run `{SETUP_COMMAND}`"
+    ))
+}
+
+pub(crate) fn model_load(path: &Path, err: &LlamaModelLoadError) -> LlmError {
+    LlmError::ModelLoad(format!(
+        "llama.cpp could not load {}: {err} (the file may be truncated, corrupt or of an \
+         unsupported architecture; re-run `{SETUP_COMMAND}` for the default model, and enable \
+         `tracing` at debug level for llama.cpp's own log)",
+        path.display()
+    ))
+}
+
+pub(crate) fn context_load(err: &LlamaContextLoadError, n_ctx: u32) -> LlmError {
+    LlmError::Backend(format!(
+        "llama.cpp could not create a context of {n_ctx} tokens: {err} (out of memory? lower n_ctx)"
+    ))
+}
+
+pub(crate) fn decode(err: &DecodeError) -> LlmError {
+    LlmError::Backend(format!("llama.cpp failed to evaluate tokens: {err}"))
+}
+
+pub(crate) fn grammar_error(err: &GrammarError) -> LlmError {
+    let why = match err {
+        GrammarError::RootNotFound => "it has no `root` rule".to_owned(),
+        GrammarError::GrammarNullBytes => "it contains a NUL byte".to_owned(),
+        GrammarError::NullGrammar => "llama.cpp could not parse it (syntax error, undefined rule \
+             or left recursion; its log has the details)"
+            .to_owned(),
+        other => other.to_string(),
+    };
+    LlmError::Grammar(format!("invalid GBNF grammar: {why}"))
+}

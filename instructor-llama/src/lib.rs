@@ -1,0 +1,61 @@
+//! llama.cpp backend for instructor-rs: typed, grammar-constrained answers from local GGUF
+//! models, fast.
+//!
+//! [`Llama`] implements [`instructor_core::Llm`]. On top of plain llama.cpp decoding it adds:
+//!
+//! - **grammar-first constrained sampling** (`sampler.rs`): the request's GBNF grammar checks
+//!   only the token the model chose, masking the whole vocabulary only when that token is
+//!   rejected, so constrained decoding runs at nearly unconstrained speed;
+//! - **speculative decoding without a draft model** (`speculative.rs`, `generation.rs`): drafts
+//!   from prompt lookup and from the literals the grammar forces, verified in one batch;
+//! - **KV-cache reuse** (`pool.rs`, `prompt.rs`): retries and calls sharing a system prompt
+//!   skip the prompt prefix already in a pooled context's cache; a retry's copy of the failed
+//!   answer is tokenised exactly as it was generated, so it is reused too.
+//!
+//! Files, in the order data flows through them: `model.rs` (loading, the `Llm` glue),
+//! `chat_template.rs` (prompt text), `prompt.rs` (prompt tokens), `pool.rs` (contexts, KV
+//! reuse), `generation.rs` (the decode loop), `speculative.rs` (drafts), `sampler.rs` (token
+//! choice), `utf8.rs` (chunking), `backend.rs` (process-wide llama.cpp state), `error.rs`
+//! (error messages).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use instructor_core::{Llm, Message, Request, Sampling};
+//! use instructor_llama::Llama;
+//!
+//! let llm = Arc::new(Llama::load_default()?);
+//! let messages = [Message::user("Jason is 30. Extract name and age as JSON.")];
+//! let grammar = r#"root ::= "{\"name\":\"" [A-Za-z]+ "\",\"age\":" [0-9]+ "}""#;
+//! let done = llm.complete(&Request {
+//!     messages: &messages,
+//!     grammar: Some(grammar),
+//!     json_schema: None,
+//!     max_tokens: 64,
+//!     sampling: Sampling::default(),
+//! })?;
+//! println!("{}", done.text);
+//! # Ok::<(), instructor_core::LlmError>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `openmp` (default): ggml's OpenMP thread pool.
+//! - `cuda`: build llama.cpp with CUDA; layers go to the GPU by default
+//!   ([`LlamaBuilder::n_gpu_layers`]).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+mod chat_template;
+mod error;
+mod generation;
+mod model;
+mod pool;
+mod prompt;
+mod sampler;
+mod speculative;
+mod utf8;
+
+pub use chat_template::ChatTemplate;
+pub use model::{Llama, LlamaBuilder, DEFAULT_MODEL_FILE};
+pub use sampler::ConstrainMode;

@@ -1,0 +1,390 @@
+//! [`Llama`]: a loaded GGUF model, its builder, and its [`Llm`] implementation.
+//!
+//! This module owns finding and validating the model file, the settings a `Llama` is built
+//! with, and the per-request glue (render → tokenise → check the budget → lease a context →
+//! generate). The decode loop itself is `generation.rs`'s.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use instructor_core::{Llm, LlmError, Message, Request, TokenStream};
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::backend::{backend, default_threads};
+use crate::chat_template::{ChatTemplate, ResolvedTemplate};
+use crate::error::{model_load, model_missing, model_unreadable, no_home, not_gguf};
+use crate::generation::Generation;
+use crate::pool::{ContextPool, ContextSettings};
+use crate::prompt::{prompt_tokens, AnswerMemory};
+use crate::sampler::{ConstrainMode, TokenChooser};
+use crate::speculative::{DraftSettings, SchemaLiterals};
+
+/// File name of the default model, SmolLM2-135M-Instruct quantised to Q4_1.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// A GGUF model loaded with llama.cpp, ready to generate.
+///
+/// `Llama` is `Send + Sync`: share one through an `Arc` and call [`Llm::generate`] from as many
+/// threads as you like. Each generation leases its own context (KV cache) from a small pool, so
+/// generations never see each other's state; their decodes take turns on a process-wide lock,
+/// because each decode already uses every core (see [`LlamaBuilder::threads`]).
+///
+/// Each [`Usage`](instructor_core::Usage) reports `prompt_tokens_evaluated` (the rest of the
+/// prompt was found in a pooled context's KV cache) and the speculative `draft_tokens` /
+/// `draft_tokens_accepted`. Greedy output does not depend on either: it is token for token
+/// what plain one-token-at-a-time decoding gives.
+///
+/// ```no_run
+/// use instructor_core::{Llm, Message, Request, Sampling};
+/// use instructor_llama::Llama;
+///
+/// let llm = Llama::load_default()?; // needs `scripts/setup.sh` once
+/// let messages = [Message::user("Name a colour.")];
+/// let answer = llm.complete(&Request {
+///     messages: &messages,
+///     grammar: Some(r#"root ::= "red" | "green" | "blue""#),
+///     json_schema: None,
+///     max_tokens: 8,
+///     sampling: Sampling::default(),
+/// })?;
+/// println!("{} ({:.0} tokens/s)", answer.text, answer.usage.tokens_per_second());
+/// # Ok::<(), instructor_core::LlmError>(())
+/// ```
+pub struct Llama {
+    pool: ContextPool,
+    answers: AnswerMemory,
+    template: ResolvedTemplate,
+    drafts: DraftSettings,
+    constrain_mode: ConstrainMode,
+    seed: u32,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Llama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.pool.settings();
+        f.debug_struct("Llama")
+            .field("path", &self.path)
+            .field("n_ctx", &s.n_ctx)
+            .field("threads", &s.threads)
+            .field("context_pool_size", &s.pool_size)
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Llama {
+    /// Starts configuring a model; see [`LlamaBuilder`].
+    pub fn builder() -> LlamaBuilder {
+        LlamaBuilder::default()
+    }
+
+    /// Loads the default model with default settings.
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the model is missing (the message names `scripts/setup.sh`)
+    /// or cannot be loaded.
+    pub fn load_default() -> Result<Self, LlmError> {
+        Self::builder().build()
+    }
+
+    /// Where the default model is expected: `$INSTRUCTOR_MODEL_DIR`, else
+    /// `${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs/`, followed by [`DEFAULT_MODEL_FILE`].
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the file is not there (naming `scripts/setup.sh`) or no
+    /// cache folder can be determined.
+    pub fn default_model() -> Result<PathBuf, LlmError> {
+        let path = default_model_dir()?.join(DEFAULT_MODEL_FILE);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(model_missing(&path, true))
+        }
+    }
+
+    /// The model file this `Llama` was loaded from.
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The context window, in tokens, of every generation.
+    pub fn n_ctx(&self) -> u32 {
+        self.pool.settings().n_ctx
+    }
+
+    /// The exact prompt text the model sees for `messages` (chat template applied, assistant
+    /// turn opened).
+    pub fn render_prompt(&self, messages: &[Message]) -> String {
+        self.template.render(self.pool.model(), messages)
+    }
+
+    /// Number of prompt tokens `messages` take (this model's own earlier answers count as the
+    /// tokens they were generated as, see [`Llm::generate`]'s KV reuse).
+    pub fn count_prompt_tokens(&self, messages: &[Message]) -> usize {
+        self.tokenize_prompt(messages).len()
+    }
+
+    fn tokenize_prompt(&self, messages: &[Message]) -> Vec<LlamaToken> {
+        prompt_tokens(self.pool.model(), &self.template, &self.answers, messages)
+    }
+}
+
+impl Llm for Llama {
+    fn generate<'a>(
+        &'a self,
+        request: &Request<'_>,
+    ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
+        let model = self.pool.model();
+        let prompt = self.tokenize_prompt(request.messages);
+        let n_ctx = self.n_ctx();
+        let needed =
+            u64::try_from(prompt.len()).unwrap_or(u64::MAX) + u64::from(request.max_tokens);
+        if needed > u64::from(n_ctx) {
+            return Err(LlmError::ContextOverflow {
+                prompt_tokens: prompt.len(),
+                max_tokens: request.max_tokens,
+                n_ctx,
+            });
+        }
+        let chooser = TokenChooser::new(
+            model,
+            request.grammar,
+            request.sampling,
+            self.constrain_mode,
+            self.seed,
+        )?;
+        let literals = request
+            .grammar
+            .filter(|_| self.drafts.schema_drafts)
+            .map(SchemaLiterals::from_gbnf);
+        let lease = self.pool.lease(&prompt)?;
+        let generation = Generation::start(
+            model,
+            &self.answers,
+            lease,
+            prompt,
+            chooser,
+            self.drafts,
+            literals,
+            request.max_tokens,
+        )?;
+        Ok(Box::new(generation))
+    }
+}
+
+/// Settings for loading a [`Llama`]; every one has a default that works on the default model.
+///
+/// ```no_run
+/// use instructor_llama::{ChatTemplate, Llama};
+///
+/// let llm = Llama::builder()
+///     .model_path("/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+///     .n_ctx(4096)
+///     .threads(2)
+///     .chat_template(ChatTemplate::ChatMl)
+///     .build()?;
+/// # Ok::<(), instructor_core::LlmError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LlamaBuilder {
+    model_path: Option<PathBuf>,
+    n_ctx: u32,
+    threads: Option<usize>,
+    n_gpu_layers: Option<u32>,
+    seed: u32,
+    chat_template: ChatTemplate,
+    drafts: DraftSettings,
+    pool_size: usize,
+    constrain_mode: ConstrainMode,
+}
+
+impl Default for LlamaBuilder {
+    fn default() -> Self {
+        Self {
+            model_path: None,
+            n_ctx: 2048,
+            threads: None,
+            n_gpu_layers: None,
+            seed: 0,
+            chat_template: ChatTemplate::Model,
+            drafts: DraftSettings::default(),
+            pool_size: 4,
+            constrain_mode: ConstrainMode::GrammarFirst,
+        }
+    }
+}
+
+impl LlamaBuilder {
+    /// The GGUF file to load. Default: [`Llama::default_model`].
+    #[must_use]
+    pub fn model_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.model_path = Some(path.into());
+        self
+    }
+
+    /// Context window in tokens (prompt + answer). Default 2048.
+    #[must_use]
+    pub fn n_ctx(mut self, n_ctx: u32) -> Self {
+        self.n_ctx = n_ctx;
+        self
+    }
+
+    /// Threads per decode. Default: every available core.
+    ///
+    /// Decodes are serialised process-wide (one at a time, however many `Llama`s and threads),
+    /// so using every core never oversubscribes the CPU. Lower it only to leave cores to other
+    /// processes: ggml's threads spin at barriers, and a decode whose threads must share cores
+    /// with other busy work slows 10–100×.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// Layers to offload to the GPU (with the `cuda` feature). Default: all layers when built
+    /// with `cuda`, none otherwise.
+    #[must_use]
+    pub fn n_gpu_layers(mut self, layers: u32) -> Self {
+        self.n_gpu_layers = Some(layers);
+        self
+    }
+
+    /// Base seed, mixed with each request's [`instructor_core::Sampling::seed`]; the same pair
+    /// always gives the same samples. Ignored under greedy decoding. Default 0.
+    #[must_use]
+    pub fn seed(mut self, seed: u32) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The chat template. Default: the model's own ([`ChatTemplate::Model`]).
+    #[must_use]
+    pub fn chat_template(mut self, template: ChatTemplate) -> Self {
+        self.chat_template = template;
+        self
+    }
+
+    /// Prompt-lookup drafts for speculative decoding (default on).
+    #[must_use]
+    pub fn prompt_lookup(mut self, enabled: bool) -> Self {
+        self.drafts.prompt_lookup = enabled;
+        self
+    }
+
+    /// N-gram sizes prompt lookup tries, longest first. Default 3 down to 1.
+    #[must_use]
+    pub fn prompt_lookup_ngram(mut self, max: usize, min: usize) -> Self {
+        self.drafts.ngram_max = max.max(1);
+        self.drafts.ngram_min = min.clamp(1, self.drafts.ngram_max);
+        self
+    }
+
+    /// Tokens a prompt-lookup draft proposes at once. Default 2.
+    #[must_use]
+    pub fn draft_len(mut self, tokens: usize) -> Self {
+        self.drafts.draft_len = tokens;
+        self
+    }
+
+    /// Schema drafts for speculative decoding: the rest of a grammar literal the output has
+    /// started (default on).
+    #[must_use]
+    pub fn schema_drafts(mut self, enabled: bool) -> Self {
+        self.drafts.schema_drafts = enabled;
+        self
+    }
+
+    /// Idle contexts kept for KV-cache reuse. Default 4. Each holds an `n_ctx` KV cache (for
+    /// SmolLM2-135M ~47 MB at 2048 tokens) plus llama.cpp's compute buffers; 0 keeps none and
+    /// creates a context per generation.
+    #[must_use]
+    pub fn context_pool_size(mut self, contexts: usize) -> Self {
+        self.pool_size = contexts;
+        self
+    }
+
+    /// How grammars constrain tokens. Default [`ConstrainMode::GrammarFirst`]; the other mode
+    /// exists for benchmarks.
+    #[must_use]
+    pub fn constrain_mode(mut self, mode: ConstrainMode) -> Self {
+        self.constrain_mode = mode;
+        self
+    }
+
+    /// Loads the model.
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the file is missing (naming `scripts/setup.sh`), is not a
+    /// GGUF file, or llama.cpp cannot load it; [`LlmError::Backend`] when llama.cpp cannot
+    /// start.
+    pub fn build(self) -> Result<Llama, LlmError> {
+        let (path, is_default) = match self.model_path {
+            Some(path) => (path, false),
+            None => (default_model_dir()?.join(DEFAULT_MODEL_FILE), true),
+        };
+        check_gguf(&path, is_default)?;
+        let gpu_layers =
+            self.n_gpu_layers
+                .unwrap_or(if cfg!(feature = "cuda") { u32::MAX } else { 0 });
+        let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
+        let model = LlamaModel::load_from_file(backend()?, &path, &params)
+            .map_err(|e| model_load(&path, &e))?;
+        let template = ResolvedTemplate::resolve(&model, &self.chat_template);
+        let settings = ContextSettings {
+            n_ctx: self.n_ctx.max(1),
+            threads: self.threads.unwrap_or_else(default_threads),
+            pool_size: self.pool_size,
+        };
+        Ok(Llama {
+            pool: ContextPool::new(model, settings),
+            answers: AnswerMemory::default(),
+            template,
+            drafts: self.drafts,
+            constrain_mode: self.constrain_mode,
+            seed: self.seed,
+            path,
+        })
+    }
+}
+
+/// `$INSTRUCTOR_MODEL_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs`.
+fn default_model_dir() -> Result<PathBuf, LlmError> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("INSTRUCTOR_MODEL_DIR") {
+        return Ok(dir);
+    }
+    let cache = var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|home| home.join(".cache")))
+        .ok_or_else(no_home)?;
+    Ok(cache.join("instructor-rs"))
+}
+
+/// Rejects anything but a readable GGUF file before llama.cpp sees it: llama.cpp's loader is
+/// robust to most corruption, but a clear message beats its log, and a missing file trips a
+/// debug assertion in llama-cpp-2.
+fn check_gguf(path: &Path, is_default: bool) -> Result<(), LlmError> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(model_missing(path, is_default))
+        }
+        Err(e) => return Err(model_unreadable(path, &e)),
+    };
+    let mut magic = Vec::with_capacity(4);
+    file.by_ref()
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(|e| model_unreadable(path, &e))?;
+    if magic != b"GGUF" {
+        return Err(not_gguf(path, &magic));
+    }
+    Ok(())
+}

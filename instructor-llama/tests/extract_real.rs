@@ -1,0 +1,172 @@
+//! End to end on the real default model: derive → grammar → constrained decode → parse →
+//! validate → re-ask, streaming of partial values and of list items, and the errors a user
+//! can meet.
+
+use std::sync::{Arc, OnceLock};
+
+use instructor_core::{Error, Extractor, LlmError, ResponseModel, StreamEvent};
+use instructor_llama::Llama;
+
+fn llama() -> &'static Llama {
+    static LLAMA: OnceLock<Llama> = OnceLock::new();
+    LLAMA.get_or_init(|| Llama::load_default().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A person mentioned in the text.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct UserDetail {
+    /// The person's first name.
+    name: String,
+    #[instructor(range(min = 0, max = 150))]
+    age: u8,
+}
+
+#[test]
+fn quickstart_extracts_jason_30() {
+    let user = UserDetail::extract(llama(), "Extract `Jason is 30 years old`").unwrap();
+    assert_eq!(user.name, "Jason");
+    assert_eq!(user.age, 30);
+}
+
+fn never(_: &String) -> Result<(), String> {
+    Err("this validator rejects every answer".into())
+}
+
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct Rejected {
+    #[instructor(validate = never)]
+    name: String,
+}
+
+#[test]
+fn a_validator_that_rejects_everything_exhausts_retries_and_reuses_the_kv_cache() {
+    let err = Extractor::new(llama())
+        .max_retries(3)
+        .extract::<Rejected>("Extract the name: `Jason is 30`")
+        .unwrap_err();
+    let Error::RetriesExhausted { attempts, usage } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(attempts.len(), 3);
+    for a in attempts {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&a.output).is_ok(),
+            "{}",
+            a.output
+        );
+        assert_eq!(
+            a.errors,
+            vec!["name: this validator rejects every answer".to_string()]
+        );
+    }
+    // Attempts 2 and 3 re-send the conversation so far: its prefix comes from the KV cache.
+    assert!(
+        usage.prompt_tokens_evaluated * 2 < usage.prompt_tokens,
+        "prompt tokens evaluated {} of {}",
+        usage.prompt_tokens_evaluated,
+        usage.prompt_tokens
+    );
+    assert!(err.to_string().contains("rejects every answer"));
+}
+
+/// A short profile of a person.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct Profile {
+    /// Full name.
+    name: String,
+    /// Their hobbies.
+    hobbies: Vec<String>,
+}
+
+#[test]
+fn streaming_yields_growing_snapshots_then_the_value() {
+    let text = "Ana Lopez enjoys surfing, chess and baking.";
+    let mut names = Vec::new();
+    let mut done = None;
+    for step in Profile::extract_stream(llama(), text) {
+        match step.unwrap() {
+            StreamEvent::Partial(p) => names.push(p.name.clone().unwrap_or_default()),
+            StreamEvent::Retry(a) => panic!("unexpected retry: {a:?}"),
+            StreamEvent::Done(d) => done = Some(d.value),
+        }
+    }
+    let done = done.expect("a final value");
+    assert!(names.len() >= 5, "{names:?}");
+    for pair in names.windows(2) {
+        assert!(
+            pair[1].starts_with(&pair[0]),
+            "the name only grows: {pair:?}"
+        );
+    }
+    assert_eq!(names.last().unwrap(), &done.name);
+}
+
+/// A city and its country.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct City {
+    /// The city's name.
+    name: String,
+    /// The country it is in.
+    country: String,
+}
+
+#[test]
+fn list_streaming_yields_valid_items() {
+    let text = "List the cities: Paris is in France, Berlin is in Germany, and Rome is in Italy.";
+    let items: Vec<City> = Extractor::new(llama())
+        .max_tokens(256)
+        .extract_iter::<City>(text)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|c| !c.name.is_empty()), "{items:?}");
+}
+
+#[test]
+fn max_tokens_cut_is_a_truncated_error_with_the_partial_text() {
+    let err = Extractor::new(llama())
+        .max_tokens(4)
+        .extract::<UserDetail>("Extract `Jason is 30 years old`")
+        .unwrap_err();
+    let Error::Truncated {
+        max_tokens,
+        partial,
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(max_tokens, 4);
+    assert!(partial.starts_with("{\"name\":"), "{partial}");
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_an_error_before_decoding() {
+    let long = "Jason is 30 years old. ".repeat(2000);
+    let err = UserDetail::extract(llama(), &long).unwrap_err();
+    assert!(
+        matches!(err, Error::Llm(LlmError::ContextOverflow { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("exceeds the context size"));
+}
+
+#[test]
+fn concurrent_extractions_from_one_shared_model() {
+    let llm = Arc::new(Llama::load_default().unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let llm = Arc::clone(&llm);
+            std::thread::spawn(move || {
+                let prompt = format!("Extract `Jason is {} years old`", 30 + i);
+                UserDetail::extract(&*llm, &prompt)
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let user = h
+            .join()
+            .expect("thread")
+            .unwrap_or_else(|e| panic!("thread {i}: {e}"));
+        assert!(user.age <= 150);
+    }
+}
