@@ -166,7 +166,13 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     pub fn extract_iter<T: ResponseModel>(&self, prompt: &str) -> ItemStream<'l, T, L> {
         ItemStream {
             llm: self.llm,
-            conversation: self.conversation::<Vec<T>>(&[Message::user(prompt)]),
+            conversation: {
+                let mut c = self.conversation::<Vec<T>>(&[Message::user(prompt)]);
+                if let Some(system) = c.first_mut() {
+                    system.content.push_str(LIST_INSTRUCTION);
+                }
+                c
+            },
             gbnf: <Vec<T> as ResponseModel>::GBNF,
             max_tokens: self.max_tokens,
             sampling: self.sampling,
@@ -203,6 +209,11 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         out
     }
 }
+
+/// Appended to the system prompt of list extractions: without it the default model often
+/// answers with an empty list.
+const LIST_INSTRUCTION: &str =
+    "\nAnswer with a JSON array holding one element for every item the message mentions.";
 
 /// A validated value and the report of how it was obtained.
 #[derive(Debug, Clone)]

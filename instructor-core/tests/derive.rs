@@ -829,3 +829,23 @@ fn partial_newtypes_stream_as_their_inner_value() {
     value.push(r#""hel"#).unwrap();
     assert_eq!(value.get().map(String::as_str), Some("hel"));
 }
+
+#[test]
+fn the_system_prompt_lists_field_descriptions_without_pasting_the_schema() {
+    /// A person mentioned in the text.
+    #[derive(Debug, serde::Deserialize, ResponseModel)]
+    struct Described {
+        /// The person's first name.
+        name: String,
+        age: u8,
+    }
+    let m = instructor_core::prompt::system_message(
+        "Extract.",
+        Described::DESCRIPTION,
+        &instructor_core::json_schema::<Described>(),
+    );
+    assert_eq!(
+        m.content,
+        "Extract.\nThe answer describes: A person mentioned in the text.\nFields:\n- name: The person's first name."
+    );
+}
