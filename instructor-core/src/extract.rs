@@ -53,8 +53,8 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         }
     }
 
-    /// Replaces the default instruction at the top of the system prompt (the schema is still
-    /// appended after it).
+    /// Replaces the default instruction at the top of the system prompt (the type's and fields'
+    /// descriptions are still appended after it).
     pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
         self.system_prompt = Some(prompt.into());
         self
@@ -112,7 +112,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     }
 
     /// Extracts a `T` continuing a whole conversation. A leading system message replaces the
-    /// default instruction (the schema is appended to it).
+    /// default instruction (the descriptions are appended to it).
     pub fn extract_messages<T: ResponseModel>(
         &self,
         messages: &[Message],

@@ -3,6 +3,14 @@
 //! Derive [`ResponseModel`] on a type, then ask any [`Llm`] for it:
 //! the grammar keeps the model's output valid JSON of the right shape, `serde_json` parses it,
 //! the type's checks validate it, and a failed check is sent back to the model to fix.
+//!
+//! # Grammars are constants
+//!
+//! Every [`ResponseModel`] carries its GBNF grammar as a constant built in constant evaluation:
+//! a fixed-capacity buffer of rules that the impls of nested types are merged into, with rule
+//! names derived from the types (`vec-u8`, `UserDetail-3fa2c1`) so nested user types compose
+//! without clashes and each rule is defined once. The [`grammar`] module explains how, and why
+//! generic impls need it.
 
 pub mod builtins;
 pub mod error;
