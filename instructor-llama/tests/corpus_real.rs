@@ -112,7 +112,7 @@ fn readable(v: serde_json::Value, n: &mut usize) -> serde_json::Value {
     const WORDS: [&str; 8] = [
         "alpha", "Bravo", "city", "Delta 4", "echo", "Foxtrot", "golf", "hotel",
     ];
-    let mut word = |n: &mut usize| {
+    let word = |n: &mut usize| {
         *n += 1;
         WORDS[*n % WORDS.len()].to_string()
     };
