@@ -296,7 +296,17 @@ impl PartialParser {
             i = self.step(text, i, b, sink)?;
         }
         // A string still open at the end of the chunk shows what it has so far.
-        if self.state == (State::Str { key: false }) && !self.pending.is_empty() {
+        if self.state == (State::Str { key: false }) {
+            self.flush_pending(sink);
+        }
+        Ok(())
+    }
+
+    /// Consumes the byte `b` at offset `i` (or, for a number's delimiter, only ends the number)
+    /// and returns the offset to continue from.
+    /// Emits the decoded string text not yet sent, if any.
+    fn flush_pending(&mut self, sink: Sink<'_>) {
+        if !self.pending.is_empty() {
             emit(
                 &self.stack,
                 &mut self.path,
@@ -305,11 +315,8 @@ impl PartialParser {
             );
             self.pending.clear();
         }
-        Ok(())
     }
 
-    /// Consumes the byte `b` at offset `i` (or, for a number's delimiter, only ends the number)
-    /// and returns the offset to continue from.
     fn step(&mut self, text: &str, i: usize, b: u8, sink: Sink<'_>) -> Result<usize, JsonError> {
         let state = self.state;
         match state {
@@ -641,15 +648,7 @@ impl PartialParser {
             self.state = State::Colon;
             return;
         }
-        if !self.pending.is_empty() {
-            emit(
-                &self.stack,
-                &mut self.path,
-                sink,
-                &Event::Str(&self.pending),
-            );
-            self.pending.clear();
-        }
+        self.flush_pending(sink);
         let raw = slice(text, self.value_start, i + 1);
         emit(&self.stack, &mut self.path, sink, &Event::End { raw });
         self.value_done();

@@ -644,16 +644,8 @@ fn constraints(c: &Constraints) -> TokenStream {
         Some(r) => (bound(r.min), bound(r.max)),
         None => (bound(None), bound(None)),
     };
-    let count = |a: &Option<crate::attr::CountAttr>| match a {
-        None => quote!(::core::option::Option::None),
-        Some(a) => {
-            let min = a.min.unwrap_or(0);
-            let max = opt_usize(a.max);
-            quote!(::core::option::Option::Some((#min, #max)))
-        }
-    };
-    let length = count(&c.length);
-    let items = count(&c.items);
+    let length = count_tokens(&c.length);
+    let items = count_tokens(&c.items);
     let pattern = match &c.pattern {
         None => quote!(::core::option::Option::None),
         Some(p) => {
@@ -663,6 +655,19 @@ fn constraints(c: &Constraints) -> TokenStream {
     };
     quote! {
         #p::grammar::Constraints { min: #min, max: #max, length: #length, items: #items, pattern: #pattern }
+    }
+}
+
+/// A `length(...)` / `items(...)` attribute as `Option<(usize, Option<usize>)>` tokens, the form
+/// both `grammar::Constraints` and `schema::constrain_schema` take.
+pub fn count_tokens(a: &Option<crate::attr::CountAttr>) -> TokenStream {
+    match a {
+        None => quote!(::core::option::Option::None),
+        Some(a) => {
+            let min = a.min.unwrap_or(0);
+            let max = opt_usize(a.max);
+            quote!(::core::option::Option::Some((#min, #max)))
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use syn::ext::IdentExt;
 
 use crate::ast::{Body, Field, Input, Repr, Shape, Style, Variant};
 use crate::attr::Num;
-use crate::grammar::{float_tokens, int_tokens, opt_usize, rm};
+use crate::grammar::{count_tokens, float_tokens, int_tokens, rm};
 
 /// The body of `fn json_schema(defs: &mut Map<String, Value>) -> Value`.
 pub fn json_schema(input: &Input<'_>) -> TokenStream {
@@ -74,16 +74,8 @@ fn field_schema(f: &Field<'_>) -> TokenStream {
             Some(r) => (bound(r.min), bound(r.max)),
             None => (bound(None), bound(None)),
         };
-        let count = |a: &Option<crate::attr::CountAttr>| match a {
-            None => quote!(::core::option::Option::None),
-            Some(a) => {
-                let lo = a.min.unwrap_or(0);
-                let hi = opt_usize(a.max);
-                quote!(::core::option::Option::Some((#lo, #hi)))
-            }
-        };
-        let length = count(&c.length);
-        let items = count(&c.items);
+        let length = count_tokens(&c.length);
+        let items = count_tokens(&c.items);
         let pattern = match &c.pattern {
             Some(pat) => {
                 let re = &pat.regex;
