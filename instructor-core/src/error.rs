@@ -25,6 +25,41 @@ pub enum LlmError {
     /// Anything else the backend reports.
     #[error("{0}")]
     Backend(String),
+    /// The backend's settings are unusable (a malformed URL, an unset API-key variable, a
+    /// missing cargo feature); nothing was sent.
+    #[error("invalid backend configuration: {0}")]
+    Config(String),
+    /// A remote backend could not be reached: the connection was refused or reset before any
+    /// answer, or the host name did not resolve.
+    #[error("could not connect to {url}: {message}; is the server running and the URL right?")]
+    Connect {
+        /// The address that was tried (credentials never included).
+        url: String,
+        /// What failed, for example "connection refused".
+        message: String,
+    },
+    /// A remote backend answered with an HTTP error status.
+    #[error("the server answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code, 400 to 599 (or a redirect the backend does not follow).
+        status: u16,
+        /// The server's own explanation (from its JSON error body, or its raw text, shortened).
+        message: String,
+    },
+    /// A remote backend took longer than a configured time limit.
+    #[error("timed out {during} {url} after {limit:?}; raise the timeout or check the server")]
+    Timeout {
+        /// The address that was called (credentials never included).
+        url: String,
+        /// What was under way, for example "connecting to".
+        during: String,
+        /// The limit that was reached.
+        limit: std::time::Duration,
+    },
+    /// A remote backend's answer broke the protocol: malformed JSON, no choices, or a stream
+    /// cut off before it ended.
+    #[error("invalid answer from the server: {0}")]
+    Protocol(String),
 }
 
 /// One failed attempt of an extraction: what the model said and what was wrong with it.
@@ -50,6 +85,10 @@ pub enum Error {
         max_tokens: u32,
         /// The text generated so far.
         partial: String,
+        /// Earlier attempts of the same extraction that failed to parse or validate.
+        attempts: Vec<Attempt>,
+        /// What every attempt cost, the cut one included.
+        usage: Usage,
     },
     /// An item of a streamed list failed to parse or validate (the stream goes on).
     #[error("list item {index} is invalid: {}", errors.join("; "))]

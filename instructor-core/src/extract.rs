@@ -174,6 +174,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
                 c
             },
             gbnf: <Vec<T> as ResponseModel>::GBNF,
+            schema: crate::json_schema::<Vec<T>>(),
             max_tokens: self.max_tokens,
             sampling: self.sampling,
             context: self.context.clone(),
@@ -311,6 +312,8 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             return Err(Error::Truncated {
                 max_tokens: self.max_tokens,
                 partial: raw,
+                attempts: std::mem::take(&mut self.attempts),
+                usage: self.usage,
             });
         }
         let errors = match serde_json::from_str::<T>(&raw) {
@@ -459,6 +462,7 @@ pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
     llm: &'l L,
     conversation: Vec<Message>,
     gbnf: &'static str,
+    schema: serde_json::Value,
     max_tokens: u32,
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
@@ -507,7 +511,7 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                 let request = Request {
                     messages: &self.conversation,
                     grammar: Some(self.gbnf),
-                    json_schema: None,
+                    json_schema: Some(&self.schema),
                     max_tokens: self.max_tokens,
                     sampling: self.sampling,
                 };
@@ -545,6 +549,8 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                         return Err(Error::Truncated {
                             max_tokens: self.max_tokens,
                             partial: self.splitter.text().to_owned(),
+                            attempts: Vec::new(),
+                            usage: self.usage,
                         });
                     }
                 }

@@ -67,7 +67,7 @@ pub trait ResponseModel: DeserializeOwned + Sized + 'static {
 
     /// Extracts a validated value from `prompt` with default options (3 attempts, greedy).
     ///
-    /// For other options use [`Extractor`](crate::Extractor).
+    /// For other options use [`Extractor`].
     fn extract<L: Llm + ?Sized>(llm: &L, prompt: &str) -> Result<Self, Error> {
         Extractor::new(llm).extract(prompt)
     }

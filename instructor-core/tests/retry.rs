@@ -30,8 +30,11 @@ impl Scripted {
         }
     }
     fn truncating(answer: &str) -> Self {
+        Self::scripted(&[(answer, FinishReason::Length)])
+    }
+    fn scripted(answers: &[(&str, FinishReason)]) -> Self {
         Self {
-            answers: Mutex::new(vec![(answer.into(), FinishReason::Length)]),
+            answers: Mutex::new(answers.iter().rev().map(|&(a, f)| (a.into(), f)).collect()),
             requests: Mutex::new(Vec::new()),
         }
     }
@@ -196,12 +199,40 @@ fn truncation_is_its_own_error_with_the_partial_text() {
         Error::Truncated {
             max_tokens,
             partial,
+            attempts,
+            usage,
         } => {
             assert_eq!(max_tokens, 3);
             assert_eq!(partial, "[1,2,");
+            assert!(attempts.is_empty());
+            assert_eq!(usage.completion_tokens, 2, "5 characters in chunks of 3");
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn truncation_after_a_failed_attempt_keeps_that_attempt_and_all_usage() {
+    let llm = Scripted::scripted(&[
+        ("[1,300]", FinishReason::Stop),
+        ("[1,2,", FinishReason::Length),
+    ]);
+    let err = Extractor::new(&llm)
+        .max_tokens(3)
+        .extract::<Vec<u8>>("n")
+        .unwrap_err();
+    let Error::Truncated {
+        attempts, usage, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].output, "[1,300]");
+    assert!(!attempts[0].errors.is_empty());
+    assert_eq!(usage.prompt_tokens, 20, "both attempts' prompts");
+    assert_eq!(usage.completion_tokens, 3 + 2);
+    assert_eq!(err.last_output(), Some("[1,2,"));
 }
 
 #[test]
