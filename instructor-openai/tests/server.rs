@@ -1,0 +1,474 @@
+//! Against a real OpenAI-compatible server: llama-cpp-python's, on loopback, serving the default
+//! model. Extraction (plain, streamed, list), each constraint mode, and the errors the server
+//! really returns.
+//!
+//! The server is started once per test binary and serves one request at a time (the tests take
+//! a lock): the machine's cores are its. It exits when this process does, because it watches
+//! its stdin, which only this process holds open.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use instructor_core::{
+    Error, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel, Sampling,
+    StreamEvent,
+};
+use instructor_openai::{Constraint, OpenAi};
+
+/// File name of the default model (as `instructor_llama::DEFAULT_MODEL_FILE`).
+const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const SETUP: &str = "scripts/setup.sh --server";
+/// How long the server may take to load the model and answer.
+const STARTUP_LIMIT: Duration = Duration::from_secs(180);
+
+const PROMPT: &str = "Extract `Jason is 30 years old`";
+
+/// Starts a thread that exits the process when stdin reaches EOF, then runs the server with
+/// the arguments after `-c`.
+const LAUNCHER: &str = r#"
+import os, sys, threading
+def watch_stdin():
+    while sys.stdin.buffer.read(4096):
+        pass
+    os._exit(0)
+threading.Thread(target=watch_stdin, daemon=True).start()
+sys.argv = ["llama_cpp.server"] + sys.argv[1:]
+from llama_cpp.server.__main__ import main
+main()
+"#;
+
+struct Server {
+    base_url: String,
+    /// Held open for the life of the process: the server exits when it closes.
+    _stdin: ChildStdin,
+    _child: Child,
+}
+
+/// `$INSTRUCTOR_MODEL_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs`, as
+/// `instructor_llama::Llama::default_model` looks it up (not depended on: it builds llama.cpp).
+fn default_model() -> Result<PathBuf, String> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = match var("INSTRUCTOR_MODEL_DIR") {
+        Some(dir) => dir,
+        None => var("XDG_CACHE_HOME")
+            .or_else(|| var("HOME").map(|home| home.join(".cache")))
+            .ok_or("neither INSTRUCTOR_MODEL_DIR, XDG_CACHE_HOME nor HOME is set")?
+            .join("instructor-rs"),
+    };
+    let path = dir.join(DEFAULT_MODEL_FILE);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the default model {} is missing; run `{SETUP}`",
+            path.display()
+        ))
+    }
+}
+
+fn server_python() -> Result<PathBuf, String> {
+    let path = std::env::var_os("INSTRUCTOR_SERVER_PYTHON")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(".venv-server/bin/python")
+        });
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no Python with llama-cpp-python's server at {} (set INSTRUCTOR_SERVER_PYTHON or run \
+             `{SETUP}`)",
+            path.display()
+        ))
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let mut text = String::new();
+    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// True when `GET /v1/models` answers 200.
+fn models_answer(port: u16) -> bool {
+    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let request =
+        format!("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+fn start_server() -> Result<Server, String> {
+    let python = server_python()?;
+    let model = default_model()?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+        .port();
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("llama-server-{port}.log"));
+    let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let mut child = Command::new(&python)
+        .arg("-c")
+        .arg(LAUNCHER)
+        .arg("--model")
+        .arg(&model)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--n_threads_batch",
+            "2",
+        ])
+        .args(["--chat_format", "chatml"])
+        .stdin(Stdio::piped())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}; run `{SETUP}`", python.display()))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or("the server's stdin was not piped")?;
+    let started = Instant::now();
+    while started.elapsed() < STARTUP_LIMIT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "llama-cpp-python's server exited ({status}) before answering; is it installed \
+                 (`{SETUP}`)? Its log ({}) ends with:\n{}",
+                log_path.display(),
+                log_tail(&log_path)
+            ));
+        }
+        if models_answer(port) {
+            eprintln!(
+                "llama-cpp-python's server answered on port {port} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(Server {
+                base_url: format!("http://127.0.0.1:{port}/v1"),
+                _stdin: stdin,
+                _child: child,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = child.kill();
+    Err(format!(
+        "llama-cpp-python's server did not answer within {STARTUP_LIMIT:?}; its log ({}) ends \
+         with:\n{}",
+        log_path.display(),
+        log_tail(&log_path)
+    ))
+}
+
+/// The shared server, and the lock every test holds while it talks to it.
+fn server() -> (&'static Server, MutexGuard<'static, ()>) {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the server is still fine for the others.
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match SERVER.get_or_init(start_server) {
+        Ok(server) => (server, guard),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn llm(server: &Server, constraint: Constraint) -> OpenAi {
+    OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(constraint)
+        .request_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// A person mentioned in the text.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct UserDetail {
+    /// The person's first name.
+    name: String,
+    /// The person's age in years.
+    #[instructor(range(min = 0, max = 150))]
+    age: u8,
+}
+
+#[test]
+fn json_object_schema_extracts_jason_30() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::JsonObjectSchema);
+    let done = Extractor::new(&llm)
+        .max_tokens(48)
+        .extract_with_report::<UserDetail>(PROMPT)
+        .unwrap();
+    eprintln!(
+        "json_object + schema: {:?} in {:?}",
+        done.report.raw, done.report.elapsed
+    );
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    assert_eq!(
+        done.report.attempts(),
+        1,
+        "{:?}",
+        done.report.failed_attempts
+    );
+    let usage = done.report.usage;
+    assert!(usage.completion_tokens > 0, "{usage:?}");
+    assert!(usage.generation_time > Duration::ZERO, "{usage:?}");
+}
+
+#[test]
+fn streaming_yields_snapshots_then_jason_30() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::JsonObjectSchema);
+    let mut names = Vec::new();
+    let mut done = None;
+    for step in Extractor::new(&llm)
+        .max_tokens(48)
+        .extract_stream::<UserDetail>(PROMPT)
+    {
+        match step.unwrap() {
+            StreamEvent::Partial(p) => names.push(p.name.clone().unwrap_or_default()),
+            StreamEvent::Retry(a) => panic!("unexpected retry: {a:?}"),
+            StreamEvent::Done(d) => done = Some(d),
+        }
+    }
+    let done = done.expect("a final value");
+    eprintln!("streamed snapshots of the name: {names:?}");
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    // The name arrives in pieces, and then the age adds further snapshots.
+    assert!(names.len() >= 2, "{names:?}");
+    for pair in names.windows(2) {
+        assert!(
+            pair[1].starts_with(&pair[0]),
+            "the name only grows: {pair:?}"
+        );
+    }
+    // llama-cpp-python ignores `stream_options.include_usage`: the chunks were counted.
+    let usage = done.report.usage;
+    assert_eq!(usage.prompt_tokens, 0, "{usage:?}");
+    assert!(usage.completion_tokens >= 5, "{usage:?}");
+    assert!(usage.prompt_time > Duration::ZERO, "{usage:?}");
+}
+
+#[test]
+fn list_streaming_yields_each_person_as_it_completes() {
+    let (server, _serial) = server();
+    // Measured: under json_object + schema this model answers this prompt with `[ ]`; the
+    // grammar, which fixes the shape of every item, gets both people.
+    let llm = llm(server, Constraint::Grammar);
+    let started = Instant::now();
+    let mut items = Vec::new();
+    for item in Extractor::new(&llm)
+        .max_tokens(96)
+        .extract_iter::<UserDetail>("Extract `Jason is 30 years old and Sarah is 25`")
+    {
+        items.push((started.elapsed(), item.unwrap()));
+    }
+    eprintln!("list items (time since start, value): {items:?}");
+    let people: Vec<(&str, u8)> = items
+        .iter()
+        .map(|(_, u)| (u.name.as_str(), u.age))
+        .collect();
+    assert_eq!(people, [("Jason", 30), ("Sarah", 25)]);
+    // The second item is about a dozen tokens later: it arrives later, because the stream is
+    // read as the server writes it, not buffered to the end first.
+    let gap = items[1].0 - items[0].0;
+    assert!(
+        gap > Duration::from_millis(50),
+        "items arrived {gap:?} apart"
+    );
+}
+
+#[test]
+fn without_a_constraint_the_local_loop_validates_and_reasks() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::None);
+    let attempts = 2;
+    let result = Extractor::new(&llm)
+        .max_retries(attempts)
+        // Room for a prose answer to end by itself: a cut answer would be `Truncated` instead.
+        .max_tokens(96)
+        .extract_with_report::<UserDetail>(PROMPT);
+    match result {
+        Ok(done) => {
+            eprintln!(
+                "Constraint::None gave a valid value after {} attempt(s): {:?} (raw {:?})",
+                done.report.attempts(),
+                done.value,
+                done.report.raw
+            );
+            assert!(done.report.attempts() <= attempts as usize);
+            assert!(done.value.age <= 150);
+        }
+        Err(Error::RetriesExhausted {
+            attempts: tried, ..
+        }) => {
+            eprintln!("Constraint::None exhausted {attempts} attempts: {tried:?}");
+            assert_eq!(tried.len(), attempts as usize);
+            for a in &tried {
+                assert!(!a.errors.is_empty(), "{a:?}");
+            }
+        }
+        Err(other) => panic!("neither a value nor RetriesExhausted: {other:?}"),
+    }
+}
+
+#[test]
+fn json_schema_response_format_is_rejected_by_llama_cpp_python() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::JsonSchema);
+    let err = Extractor::new(&llm)
+        .max_tokens(48)
+        .extract::<UserDetail>(PROMPT)
+        .unwrap_err();
+    eprintln!("json_schema on llama-cpp-python: {err}");
+    match err {
+        Error::Llm(LlmError::Http { status, message }) => {
+            assert_eq!(status, 500);
+            assert!(message.contains("'text' or 'json_object'"), "{message}");
+        }
+        other => panic!("expected the server's validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn grammar_constraint_is_honoured() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::Grammar);
+    let done = Extractor::new(&llm)
+        .max_tokens(48)
+        .extract_with_report::<UserDetail>(PROMPT)
+        .unwrap();
+    eprintln!(
+        "grammar: {:?} in {:?}",
+        done.report.raw, done.report.elapsed
+    );
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    // Only the grammar writes compact JSON; the model alone, or json_object mode, adds spaces.
+    assert_eq!(done.report.raw, r#"{"name":"Jason","age":30}"#);
+}
+
+#[test]
+fn complete_reports_the_servers_usage() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::Grammar);
+    let messages = [Message::user("Name a colour.")];
+    let answer = llm
+        .complete(&Request {
+            messages: &messages,
+            grammar: Some(r#"root ::= "red" | "green" | "blue""#),
+            json_schema: None,
+            max_tokens: 8,
+            sampling: Sampling::default(),
+        })
+        .unwrap();
+    eprintln!("complete: {answer:?}");
+    assert!(
+        ["red", "green", "blue"].contains(&answer.text.as_str()),
+        "{answer:?}"
+    );
+    assert_eq!(answer.finish, FinishReason::Stop);
+    assert!(answer.usage.prompt_tokens > 0, "{:?}", answer.usage);
+    assert!(answer.usage.completion_tokens > 0, "{:?}", answer.usage);
+}
+
+fn overflowing_request<R>(f: impl FnOnce(&Request<'_>) -> R) -> R {
+    // About 3000 tokens against an n_ctx of 2048.
+    let messages = [Message::user("word ".repeat(3000))];
+    f(&Request {
+        messages: &messages,
+        grammar: None,
+        json_schema: None,
+        max_tokens: 16,
+        sampling: Sampling::default(),
+    })
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_http_400_with_the_servers_message() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::None);
+    let err = overflowing_request(|r| llm.complete(r)).unwrap_err();
+    eprintln!("overflow, not streamed: {err}");
+    match err {
+        LlmError::Http { status, message } => {
+            assert_eq!(status, 400);
+            assert!(
+                message.contains("maximum context length is 2048 tokens"),
+                "{message}"
+            );
+        }
+        other => panic!("expected HTTP 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_cuts_a_stream_before_any_content() {
+    // llama-cpp-python sends 200 and the event-stream headers before it notices, then ends
+    // the stream without an event: the client can only report the cut.
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::None);
+    let err = overflowing_request(|r| {
+        let mut stream = llm.generate(r).unwrap();
+        stream.next_chunk()
+    });
+    eprintln!("overflow, streamed: {err:?}");
+    match err {
+        Some(Err(LlmError::Protocol(message))) => {
+            assert!(message.contains("after 0 content chunk"), "{message}");
+        }
+        other => panic!("expected a cut stream, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tiny_request_timeout_times_out() {
+    let (server, _serial) = server();
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(Constraint::None)
+        .request_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let messages = [Message::user("Tell me a long story.")];
+    let started = Instant::now();
+    let err = llm
+        .complete(&Request {
+            messages: &messages,
+            grammar: None,
+            json_schema: None,
+            max_tokens: 24,
+            sampling: Sampling::default(),
+        })
+        .unwrap_err();
+    eprintln!("tiny timeout: {err}");
+    assert!(matches!(err, LlmError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
