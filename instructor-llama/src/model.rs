@@ -71,6 +71,7 @@ impl std::fmt::Debug for Llama {
             .field("n_ctx", &s.n_ctx)
             .field("threads", &s.threads)
             .field("context_pool_size", &s.pool_size)
+            .field("kv_cache_reuse", &s.reuse)
             .field("template", &self.template)
             .finish_non_exhaustive()
     }
@@ -199,6 +200,7 @@ pub struct LlamaBuilder {
     chat_template: ChatTemplate,
     drafts: DraftSettings,
     pool_size: usize,
+    kv_cache_reuse: bool,
     constrain_mode: ConstrainMode,
 }
 
@@ -213,6 +215,7 @@ impl Default for LlamaBuilder {
             chat_template: ChatTemplate::Model,
             drafts: DraftSettings::default(),
             pool_size: 4,
+            kv_cache_reuse: true,
             constrain_mode: ConstrainMode::GrammarFirst,
         }
     }
@@ -307,6 +310,15 @@ impl LlamaBuilder {
         self
     }
 
+    /// Whether a generation reuses the KV cache of the longest prompt prefix a pooled context
+    /// already holds (default `true`). `false` evaluates every prompt from scratch while still
+    /// pooling contexts: the cold latency a benchmark compares against.
+    #[must_use]
+    pub fn kv_cache_reuse(mut self, enabled: bool) -> Self {
+        self.kv_cache_reuse = enabled;
+        self
+    }
+
     /// How grammars constrain tokens. Default [`ConstrainMode::GrammarFirst`]; the other mode
     /// exists for benchmarks.
     #[must_use]
@@ -338,6 +350,7 @@ impl LlamaBuilder {
             n_ctx: self.n_ctx.max(1),
             threads: self.threads.unwrap_or_else(default_threads),
             pool_size: self.pool_size,
+            reuse: self.kv_cache_reuse,
         };
         Ok(Llama {
             pool: ContextPool::new(model, settings),

@@ -27,6 +27,8 @@ pub(crate) struct ContextSettings {
     pub(crate) n_ctx: u32,
     pub(crate) threads: usize,
     pub(crate) pool_size: usize,
+    /// Keep cached prompt prefixes (off only to measure cold prompts).
+    pub(crate) reuse: bool,
 }
 
 /// A context and the tokens whose keys and values its cache holds, position by position.
@@ -173,8 +175,14 @@ impl Lease<'_> {
     /// least one token is evaluated and yields logits) and drops the rest of the cache.
     /// Returns how many prompt tokens are reused.
     pub(crate) fn reuse_prefix(&mut self, prompt: &[LlamaToken]) -> usize {
+        let reuse = self.pool.settings.reuse;
         let slot = self.slot();
-        let keep = common_prefix(&slot.cached, prompt).min(prompt.len().saturating_sub(1));
+        let shared = if reuse {
+            common_prefix(&slot.cached, prompt)
+        } else {
+            0
+        };
+        let keep = shared.min(prompt.len().saturating_sub(1));
         let removed = u32::try_from(keep)
             .ok()
             .and_then(|p0| slot.ctx.clear_kv_cache_seq(Some(0), Some(p0), None).ok())

@@ -131,12 +131,19 @@ fn max_tokens_cut_is_a_truncated_error_with_the_partial_text() {
     let Error::Truncated {
         max_tokens,
         partial,
+        usage,
+        ..
     } = err
     else {
         panic!("{err:?}")
     };
     assert_eq!(max_tokens, 4);
     assert!(partial.starts_with("{\"name\":"), "{partial}");
+    assert_eq!(
+        usage.completion_tokens, 4,
+        "the cut attempt's tokens are reported"
+    );
+    assert!(usage.prompt_tokens > 0);
 }
 
 #[test]
