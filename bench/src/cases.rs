@@ -71,7 +71,7 @@ fn extract<T: ResponseModel + Serialize>(llm: &dyn Llm, prompt: &str) -> Outcome
                 Error::RetriesExhausted { attempts, usage } => (attempts.len(), Some(*usage)),
                 Error::Truncated {
                     attempts, usage, ..
-                } => (attempts.len() + 1, Some(*usage)),
+                } => (attempts.len() + 1, Some(**usage)),
                 _ => (1, None),
             };
             Outcome {

@@ -87,8 +87,8 @@ pub enum Error {
         partial: String,
         /// Earlier attempts of the same extraction that failed to parse or validate.
         attempts: Vec<Attempt>,
-        /// What every attempt cost, the cut one included.
-        usage: Usage,
+        /// What every attempt cost, the cut one included (boxed to keep `Error` small).
+        usage: Box<Usage>,
     },
     /// An item of a streamed list failed to parse or validate (the stream goes on).
     #[error("list item {index} is invalid: {}", errors.join("; "))]
@@ -125,5 +125,16 @@ impl Error {
             Error::Truncated { partial, .. } => Some(partial),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clippy's `result_large_err` warns from 128 bytes on: users' own `Result<_, Error>`
+    /// closures and functions must not trip it.
+    #[test]
+    fn errors_stay_small() {
+        assert!(std::mem::size_of::<super::Error>() < 128);
+        assert!(std::mem::size_of::<super::LlmError>() < 128);
     }
 }

@@ -313,7 +313,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                 max_tokens: self.max_tokens,
                 partial: raw,
                 attempts: std::mem::take(&mut self.attempts),
-                usage: self.usage,
+                usage: Box::new(self.usage),
             });
         }
         let errors = match serde_json::from_str::<T>(&raw) {
@@ -550,7 +550,7 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                             max_tokens: self.max_tokens,
                             partial: self.splitter.text().to_owned(),
                             attempts: Vec::new(),
-                            usage: self.usage,
+                            usage: Box::new(self.usage),
                         });
                     }
                 }

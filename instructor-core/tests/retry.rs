@@ -30,9 +30,9 @@ impl Scripted {
         }
     }
     fn truncating(answer: &str) -> Self {
-        Self::scripted(&[(answer, FinishReason::Length)])
+        Self::with_finishes(&[(answer, FinishReason::Length)])
     }
-    fn scripted(answers: &[(&str, FinishReason)]) -> Self {
+    fn with_finishes(answers: &[(&str, FinishReason)]) -> Self {
         Self {
             answers: Mutex::new(answers.iter().rev().map(|&(a, f)| (a.into(), f)).collect()),
             requests: Mutex::new(Vec::new()),
@@ -213,7 +213,7 @@ fn truncation_is_its_own_error_with_the_partial_text() {
 
 #[test]
 fn truncation_after_a_failed_attempt_keeps_that_attempt_and_all_usage() {
-    let llm = Scripted::scripted(&[
+    let llm = Scripted::with_finishes(&[
         ("[1,300]", FinishReason::Stop),
         ("[1,2,", FinishReason::Length),
     ]);
