@@ -12,5 +12,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --peer
-cargo build -q -p instructor-bench
-exec target/debug/peer_bench "$@"
+exec cargo run -q -p instructor-bench -- "$@"
