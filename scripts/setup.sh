@@ -37,6 +37,12 @@ need_pkgs=()
 for pkg in cmake libclang-dev unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# A C++ compiler for llama.cpp (both builds), when the machine has none.
+command -v g++ >/dev/null 2>&1 || need_pkgs+=(build-essential)
+# The Python environments need venv with ensurepip; Debian's own python3 ships them separately.
+if [ "$WANT_SERVER" = 1 ] || [ "$WANT_PEER" = 1 ]; then
+  python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
