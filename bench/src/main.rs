@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use instructor_core::{Llm, Request, Sampling};
+use instructor_core::{Llm, Request};
 use instructor_llama::Llama;
 
 use cases::{Case, Kind, Outcome, KINDS};
@@ -250,13 +250,7 @@ fn run(args: &Args) -> Result<(), String> {
 /// this rung's generation tokens/s, not its latency.
 fn unconstrained(llm: &Llama, kind: &Kind, prompt: &str, max_tokens: u32) -> Outcome {
     let messages = (kind.messages)(prompt);
-    let request = Request {
-        messages: &messages,
-        grammar: None,
-        json_schema: None,
-        max_tokens: max_tokens.max(1),
-        sampling: Sampling::default(),
-    };
+    let request = Request::new(&messages).max_tokens(max_tokens.max(1));
     let start = Instant::now();
     let result = llm.complete(&request);
     let seconds = start.elapsed().as_secs_f64();

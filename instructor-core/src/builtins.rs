@@ -22,7 +22,7 @@ pub fn apply_atomic<T: serde::de::DeserializeOwned>(
     path: &[Seg<'_>],
     event: &Event<'_>,
 ) {
-    if let ([], Event::End { raw }) = (path, event) {
+    if let ([], Event::End { raw, .. }) = (path, event) {
         if let Ok(v) = serde_json::from_str(raw) {
             *slot = Some(v);
         }
@@ -35,7 +35,7 @@ pub fn apply_atomic_shared<T: serde::de::DeserializeOwned>(
     path: &[Seg<'_>],
     event: &Event<'_>,
 ) {
-    if let ([], Event::End { raw }) = (path, event) {
+    if let ([], Event::End { raw, .. }) = (path, event) {
         if let Ok(v) = serde_json::from_str(raw) {
             *slot = Some(std::sync::Arc::new(v));
         }
@@ -67,7 +67,7 @@ impl ResponseModel for String {
         }
         match event {
             Event::Str(chunk) => slot.get_or_insert_with(String::new).push_str(chunk),
-            Event::End { raw } => {
+            Event::End { raw, .. } => {
                 if let Ok(s) = serde_json::from_str::<String>(raw) {
                     *slot = Some(s);
                 }
@@ -212,13 +212,16 @@ impl<T: ResponseModel> ResponseModel for Option<T> {
         json!({"anyOf": [T::json_schema(defs), {"type": "null"}]})
     }
     fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
-        if let ([], Event::End { raw: "null" }) = (path, event) {
+        if let ([], Event::End { raw: "null", .. }) = (path, event) {
             *slot = Some(None);
             return;
         }
         let mut inner = slot.take().flatten();
         T::apply_partial(&mut inner, path, event);
         *slot = inner.map(Some);
+    }
+    fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+        T::repeats_allowed(path)
     }
     fn validate(&self, v: &mut Validator<'_>) {
         if let Some(x) = self {
@@ -236,6 +239,9 @@ impl<T: ResponseModel> ResponseModel for Box<T> {
     }
     fn apply_partial(slot: &mut Option<T::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
         T::apply_partial(slot, path, event)
+    }
+    fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+        T::repeats_allowed(path)
     }
     fn validate(&self, v: &mut Validator<'_>) {
         (**self).validate(v)
@@ -283,6 +289,15 @@ fn apply_seq<T: ResponseModel>(
     }
 }
 
+/// The question for a list of `T` at `path`: the list itself repeats nothing by default; inside
+/// an item, the item's type answers.
+fn item_repeats_allowed<T: ResponseModel>(path: &[Seg<'_>]) -> bool {
+    match path {
+        [Seg::Index(_), rest @ ..] => T::repeats_allowed(rest),
+        _ => false,
+    }
+}
+
 impl<T: ResponseModel> ResponseModel for Vec<T> {
     const GRAMMAR: Grammar = {
         let item = T::GRAMMAR.name();
@@ -303,6 +318,9 @@ impl<T: ResponseModel> ResponseModel for Vec<T> {
     }
     fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
         apply_seq::<T>(slot, path, event)
+    }
+    fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+        item_repeats_allowed::<T>(path)
     }
     fn validate(&self, v: &mut Validator<'_>) {
         for (i, x) in self.iter().enumerate() {
@@ -343,6 +361,10 @@ where
     }
     fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>) {
         apply_seq::<T>(slot, path, event)
+    }
+    fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+        // A fixed-length array cannot end early, and equal elements are its business.
+        path.is_empty() || item_repeats_allowed::<T>(path)
     }
     fn validate(&self, v: &mut Validator<'_>) {
         for (i, x) in self.iter().enumerate() {
@@ -390,6 +412,12 @@ macro_rules! map_impl {
                         }
                     }
                     _ => {}
+                }
+            }
+            fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+                match path {
+                    [Seg::Key(_), rest @ ..] => T::repeats_allowed(rest),
+                    _ => false,
                 }
             }
             fn validate(&self, v: &mut Validator<'_>) {
@@ -440,6 +468,14 @@ macro_rules! tuple_impl {
                         }
                     }
                     _ => {}
+                }
+            }
+            fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+                match path {
+                    // A tuple has its length fixed: equal elements are no loop.
+                    [] => true,
+                    $([Seg::Index($i), rest @ ..] => $t::repeats_allowed(rest),)+
+                    _ => false,
                 }
             }
             fn validate(&self, v: &mut Validator<'_>) {

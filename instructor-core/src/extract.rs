@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Attempt, Error};
-use crate::llm::{FinishReason, Llm, Message, Request, Sampling, TokenStream, Usage};
+use crate::llm::{
+    Chunk, FinishReason, Llm, LoopCut, Message, Request, Sampling, TokenStream, Usage,
+};
 use crate::partial::{ItemSplitter, PartialValue};
 use crate::prompt::{reask_message, system_message, DEFAULT_SYSTEM_PROMPT};
 use crate::validate::validate_with_context;
@@ -151,6 +153,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             stop_when_complete: self.stop_when_complete,
             attempts_left: self.max_attempts,
             attempts: Vec::new(),
+            loops_cut: Vec::new(),
             usage: Usage::default(),
             started: Instant::now(),
             current: None,
@@ -180,6 +183,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             context: self.context.clone(),
             stream: None,
             splitter: ItemSplitter::new(),
+            split: 0,
             index: 0,
             pending: std::collections::VecDeque::new(),
             usage: Usage::default(),
@@ -234,6 +238,9 @@ pub struct Report {
     pub raw: String,
     /// Tokens and time over all attempts.
     pub usage: Usage,
+    /// Repetition loops the backend cut out of the answers, over all attempts (the count is also
+    /// in `usage.loops_cut`).
+    pub loops_cut: Vec<LoopCut>,
     /// Wall time of the whole extraction.
     pub elapsed: Duration,
 }
@@ -277,6 +284,7 @@ pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
     stop_when_complete: bool,
     attempts_left: u32,
     attempts: Vec<Attempt>,
+    loops_cut: Vec<LoopCut>,
     usage: Usage,
     started: Instant,
     current: Option<Running<'l, T>>,
@@ -287,13 +295,12 @@ pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
 impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
     fn start_attempt(&mut self) -> Result<(), Error> {
         self.attempts_left -= 1;
-        let request = Request {
-            messages: &self.conversation,
-            grammar: Some(self.gbnf),
-            json_schema: Some(&self.schema),
-            max_tokens: self.max_tokens,
-            sampling: self.sampling,
-        };
+        let request = Request::new(&self.conversation)
+            .grammar(self.gbnf)
+            .json_schema(&self.schema)
+            .max_tokens(self.max_tokens)
+            .sampling(self.sampling)
+            .repeats_allowed(T::repeats_allowed);
         let stream = self.llm.generate(&request)?;
         self.current = Some(Running {
             stream,
@@ -307,6 +314,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
     fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Step<T>, Error> {
         let (finish, usage) = run.stream.finish();
         self.usage.add(&usage);
+        self.loops_cut.extend_from_slice(run.stream.loops_cut());
         let raw = run.partial.text().to_owned();
         if finish == FinishReason::Length && !run.stopped_early && !run.partial.is_complete() {
             return Err(Error::Truncated {
@@ -323,6 +331,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                         failed_attempts: std::mem::take(&mut self.attempts),
                         raw,
                         usage: self.usage,
+                        loops_cut: std::mem::take(&mut self.loops_cut),
                         elapsed: self.started.elapsed(),
                     };
                     return Ok(Step::Done(Box::new(Extraction { value, report })));
@@ -364,11 +373,21 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             };
             match chunk {
                 Some(chunk) => {
-                    let chunk = chunk?;
                     let before = run.partial.events();
-                    // Invalid JSON only comes from a backend that ignores the grammar; the
-                    // final parse of the whole attempt reports it and re-asks.
-                    let _invalid = run.partial.push(&chunk).is_err();
+                    match chunk? {
+                        Chunk::Text(text) => {
+                            // Invalid JSON only comes from a backend that ignores the grammar;
+                            // the final parse of the whole attempt reports it and re-asks.
+                            let _invalid = run.partial.push(&text).is_err();
+                        }
+                        Chunk::Rewind(n) => {
+                            // Rare (a cut loop): parse the kept text again from the start.
+                            let mut kept = run.partial.text().to_owned();
+                            Chunk::Rewind(n).apply_to(&mut kept);
+                            run.partial = PartialValue::new();
+                            let _invalid = run.partial.push(&kept).is_err();
+                        }
+                    }
                     if run.partial.events() != before && run.partial.get().is_some() {
                         return Ok(Some(Step::Partial));
                     }
@@ -468,6 +487,8 @@ pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
     context: Option<Arc<dyn Any + Send + Sync>>,
     stream: Option<Box<dyn TokenStream + 'l>>,
     splitter: ItemSplitter,
+    /// Items the splitter has produced so far (yielded or pending).
+    split: usize,
     index: usize,
     pending: std::collections::VecDeque<String>,
     usage: Usage,
@@ -479,6 +500,12 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
     /// Tokens and time so far.
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// Repetition loops the backend cut out of the list so far (a list that repeats an earlier
+    /// item is closed before the repeat, which is never yielded).
+    pub fn loops_cut(&self) -> &[LoopCut] {
+        self.stream.as_ref().map_or(&[], |s| s.loops_cut())
     }
 
     fn item(&mut self, raw: String) -> Result<T, Error> {
@@ -508,13 +535,12 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                 return Ok(None);
             }
             if self.stream.is_none() {
-                let request = Request {
-                    messages: &self.conversation,
-                    grammar: Some(self.gbnf),
-                    json_schema: Some(&self.schema),
-                    max_tokens: self.max_tokens,
-                    sampling: self.sampling,
-                };
+                let request = Request::new(&self.conversation)
+                    .grammar(self.gbnf)
+                    .json_schema(&self.schema)
+                    .max_tokens(self.max_tokens)
+                    .sampling(self.sampling)
+                    .repeats_allowed(<Vec<T> as ResponseModel>::repeats_allowed);
                 self.stream = Some(self.llm.generate(&request)?);
             }
             let Some(stream) = self.stream.as_mut() else {
@@ -527,8 +553,28 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
             };
             match chunk {
                 Some(chunk) => {
-                    match self.splitter.push(&chunk?) {
-                        Ok(items) => self.pending.extend(items),
+                    let pushed = match chunk? {
+                        Chunk::Text(text) => self.splitter.push(&text),
+                        Chunk::Rewind(n) => {
+                            // A cut loop: split the kept text again. Backends never take back
+                            // text that completed an item, so the items produced before come
+                            // out again and are skipped.
+                            let mut kept = self.splitter.text().to_owned();
+                            Chunk::Rewind(n).apply_to(&mut kept);
+                            self.splitter = ItemSplitter::new();
+                            self.splitter.push(&kept).map(|mut items| {
+                                let seen = self.split.min(items.len());
+                                self.split = seen;
+                                items.drain(..seen);
+                                items
+                            })
+                        }
+                    };
+                    match pushed {
+                        Ok(items) => {
+                            self.split += items.len();
+                            self.pending.extend(items)
+                        }
                         Err(e) => {
                             // Only a backend that ignores the grammar gets here; nothing after
                             // the break can be split into items.

@@ -28,7 +28,8 @@ pub use extract::{
     Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent, StreamRef,
 };
 pub use llm::{
-    Completion, FinishReason, Llm, Message, Request, Role, Sampling, TokenStream, Usage,
+    Chunk, Completion, FinishReason, Llm, LoopCut, LoopKind, Message, Request, Role, Sampling,
+    TokenStream, Usage,
 };
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};

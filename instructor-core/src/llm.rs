@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::error::LlmError;
+use crate::partial::Seg;
 
 /// Who said a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,7 +103,20 @@ impl Sampling {
 }
 
 /// Everything a backend needs for one generation.
+///
+/// Built with [`Request::new`] and its setters (fields may be added, so the struct cannot be
+/// written out); backends read the fields.
+///
+/// ```
+/// use instructor_core::{Message, Request};
+/// let messages = [Message::user("Name a colour.")];
+/// let request = Request::new(&messages)
+///     .grammar(r#"root ::= "red" | "blue""#)
+///     .max_tokens(8);
+/// assert_eq!(request.max_tokens, 8);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Request<'a> {
     /// The conversation so far; the answer continues it as an assistant turn.
     pub messages: &'a [Message],
@@ -114,6 +128,61 @@ pub struct Request<'a> {
     pub max_tokens: u32,
     /// Sampling settings.
     pub sampling: Sampling,
+    /// Whether the list or map at a JSON path may repeat an earlier item byte for byte (the
+    /// answer type's [`ResponseModel::repeats_allowed`](crate::ResponseModel::repeats_allowed)).
+    /// Backends with a repetition guard cut such a repeat as a loop unless this says yes;
+    /// `None` allows repeats nowhere.
+    pub repeats_allowed: Option<fn(&[Seg<'_>]) -> bool>,
+}
+
+impl<'a> Request<'a> {
+    /// A request to continue `messages`: no grammar or schema, 512 tokens, greedy decoding,
+    /// repeats allowed nowhere.
+    pub fn new(messages: &'a [Message]) -> Self {
+        Self {
+            messages,
+            grammar: None,
+            json_schema: None,
+            max_tokens: 512,
+            sampling: Sampling::default(),
+            repeats_allowed: None,
+        }
+    }
+
+    /// The GBNF grammar (root rule `root`) the output must match.
+    #[must_use]
+    pub fn grammar(mut self, gbnf: &'a str) -> Self {
+        self.grammar = Some(gbnf);
+        self
+    }
+
+    /// The JSON Schema of the output, for backends that take schemas.
+    #[must_use]
+    pub fn json_schema(mut self, schema: &'a serde_json::Value) -> Self {
+        self.json_schema = Some(schema);
+        self
+    }
+
+    /// Upper bound on generated tokens.
+    #[must_use]
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
+
+    /// Sampling settings.
+    #[must_use]
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// Where the output may repeat list items (see the field).
+    #[must_use]
+    pub fn repeats_allowed(mut self, allowed: fn(&[Seg<'_>]) -> bool) -> Self {
+        self.repeats_allowed = Some(allowed);
+        self
+    }
 }
 
 /// Why a generation ended.
@@ -142,6 +211,11 @@ pub struct Usage {
     pub prompt_time: Duration,
     /// Time spent generating.
     pub generation_time: Duration,
+    /// Repetition loops the backend cut out of the output (see [`LoopCut`]).
+    pub loops_cut: u64,
+    /// Generated tokens that were dropped with those loops (counted in `completion_tokens` too:
+    /// they were generated).
+    pub tokens_dropped: u64,
 }
 
 impl Usage {
@@ -154,6 +228,8 @@ impl Usage {
         self.draft_tokens_accepted += other.draft_tokens_accepted;
         self.prompt_time += other.prompt_time;
         self.generation_time += other.generation_time;
+        self.loops_cut += other.loops_cut;
+        self.tokens_dropped += other.tokens_dropped;
     }
 
     /// Generated tokens per second of generation time (0 when nothing was generated).
@@ -167,15 +243,117 @@ impl Usage {
     }
 }
 
+/// One step of a [`TokenStream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    /// More text, to append to what came before.
+    Text(String),
+    /// The backend took text back: keep the first `n` bytes of the text returned so far (always
+    /// a character boundary) and append later chunks after them. A repetition guard does this
+    /// when it cuts a loop out of the output; text that completed a value is never taken back
+    /// (see [`LoopCut`]).
+    Rewind(usize),
+}
+
+impl Chunk {
+    /// Applies this step to the text received so far: appends, or cuts back (to the nearest
+    /// character boundary at or before the rewind point, so a wrong offset cannot panic).
+    ///
+    /// ```
+    /// use instructor_core::Chunk;
+    /// let mut text = String::new();
+    /// Chunk::Text("[1,1,1".into()).apply_to(&mut text);
+    /// Chunk::Rewind(2).apply_to(&mut text);
+    /// Chunk::Text("]".into()).apply_to(&mut text);
+    /// assert_eq!(text, "[1]");
+    /// ```
+    pub fn apply_to(&self, text: &mut String) {
+        match self {
+            Chunk::Text(more) => text.push_str(more),
+            Chunk::Rewind(n) => {
+                let mut n = (*n).min(text.len());
+                while !text.is_char_boundary(n) {
+                    n -= 1;
+                }
+                text.truncate(n);
+            }
+        }
+    }
+}
+
 /// A generation in progress, pulled chunk by chunk.
 ///
 /// Backends produce text incrementally; the extraction loop pulls it to parse partial values
 /// as they arrive. Dropping the stream early stops the generation.
 pub trait TokenStream {
-    /// The next piece of generated text, `None` once the generation has ended.
-    fn next_chunk(&mut self) -> Option<Result<String, LlmError>>;
+    /// The next step of the generated text, `None` once the generation has ended.
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>>;
     /// Why the generation ended (meaningful once `next_chunk` returned `None`) and what it cost.
     fn finish(&self) -> (FinishReason, Usage);
+    /// The loops the backend's repetition guard cut out of this generation so far, in order.
+    fn loops_cut(&self) -> &[LoopCut] {
+        &[]
+    }
+}
+
+/// A repetition loop a backend cut out of its output, and how.
+///
+/// Small models under a grammar can repeat themselves until the token budget runs out (a list
+/// that repeats its items, a string that cycles through the same few characters). A guard in
+/// the decoder detects the loop, drops it (the KV cache and the grammar state go back too) and
+/// steers to what the grammar allows instead: the end of the list, or anything but the next copy
+/// of the cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoopCut {
+    /// The loop's shape.
+    pub kind: LoopKind,
+    /// Where in the answer, as a JSON path (`$.people[3]`, `$.email`).
+    pub path: String,
+    /// Generated tokens dropped with it.
+    pub tokens_dropped: u64,
+    /// The text dropped (as generated; a few forced bytes may have been written back).
+    pub dropped: String,
+}
+
+impl LoopCut {
+    /// A cut loop, as a backend reports it.
+    pub fn new(kind: LoopKind, path: String, tokens_dropped: u64, dropped: String) -> Self {
+        Self {
+            kind,
+            path,
+            tokens_dropped,
+            dropped,
+        }
+    }
+}
+
+/// The shape of a [`LoopCut`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoopKind {
+    /// A list item equal, byte for byte, to an earlier item of the same list; the list was
+    /// closed before it.
+    RepeatedItem,
+    /// A map entry (key and value) equal to an earlier entry of the same map; the map was closed
+    /// before it.
+    RepeatedEntry,
+    /// A string whose end repeated a span of `period` bytes several times; all but one copy were
+    /// dropped and the next copy was steered away from.
+    CyclingText {
+        /// Length of the repeated span in bytes.
+        period: usize,
+    },
+}
+
+impl std::fmt::Display for LoopKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoopKind::RepeatedItem => f.write_str("repeated list item"),
+            LoopKind::RepeatedEntry => f.write_str("repeated map entry"),
+            LoopKind::CyclingText { period } => write!(f, "text cycling every {period} bytes"),
+        }
+    }
 }
 
 /// A language model that can continue a conversation, optionally under a grammar.
@@ -192,7 +370,7 @@ pub trait Llm: Send + Sync {
         let mut stream = self.generate(request)?;
         let mut text = String::new();
         while let Some(chunk) = stream.next_chunk() {
-            text.push_str(&chunk?);
+            chunk?.apply_to(&mut text);
         }
         let (finish, usage) = stream.finish();
         Ok(Completion {

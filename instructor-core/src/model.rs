@@ -60,6 +60,17 @@ pub trait ResponseModel: DeserializeOwned + Sized + 'static {
     /// Feeds one parser event to the partial value in `slot`; `path` is relative to this value.
     fn apply_partial(slot: &mut Option<Self::Partial>, path: &[Seg<'_>], event: &Event<'_>);
 
+    /// Whether the list or map at `path` (relative to this value; `[]` is this value itself) may
+    /// hold an item equal, byte for byte, to an earlier item of the same list.
+    ///
+    /// A backend's repetition guard cuts such a repeat as a loop unless this says yes. The
+    /// default says no; `#[instructor(allow_repeats)]` on a field or a type says yes for every
+    /// list inside it, and containers forward the question to the type of the item at `path`.
+    fn repeats_allowed(path: &[Seg<'_>]) -> bool {
+        let _ = path;
+        false
+    }
+
     /// Checks the constraints the grammar cannot guarantee (and re-checks those it can).
     fn validate(&self, v: &mut Validator<'_>) {
         let _ = v;

@@ -31,6 +31,9 @@ pub enum Event<'a> {
     End {
         /// The value's JSON text.
         raw: &'a str,
+        /// Byte offset of `raw` in all the text fed so far ([`PartialParser::text`]): where the
+        /// value began, so a consumer can cut the text back to just before it.
+        start: usize,
     },
 }
 
@@ -216,8 +219,8 @@ enum State {
 ///         r#"[Key("name")] Str("")"#,
 ///         r#"[Key("name")] Str("Ja")"#,
 ///         r#"[Key("name")] Str("son")"#,
-///         r#"[Key("name")] End { raw: "\"Jason\"" }"#,
-///         r#"[] End { raw: "{\"name\": \"Jason\"}" }"#,
+///         r#"[Key("name")] End { raw: "\"Jason\"", start: 9 }"#,
+///         r#"[] End { raw: "{\"name\": \"Jason\"}", start: 0 }"#,
 ///     ]
 /// );
 /// # Ok::<(), instructor_core::partial::JsonError>(())
@@ -478,7 +481,13 @@ impl PartialParser {
             return Err(self.expected_after_item(text, i));
         }
         let raw = slice(text, frame.start, i + 1);
-        emit(&self.stack, &mut self.path, sink, &Event::End { raw });
+        let start = frame.start;
+        emit(
+            &self.stack,
+            &mut self.path,
+            sink,
+            &Event::End { raw, start },
+        );
         if frame.object {
             self.spare_keys.push(frame.key);
         }
@@ -650,7 +659,13 @@ impl PartialParser {
         }
         self.flush_pending(sink);
         let raw = slice(text, self.value_start, i + 1);
-        emit(&self.stack, &mut self.path, sink, &Event::End { raw });
+        let start = self.value_start;
+        emit(
+            &self.stack,
+            &mut self.path,
+            sink,
+            &Event::End { raw, start },
+        );
         self.value_done();
     }
 
@@ -680,7 +695,13 @@ impl PartialParser {
             ));
         }
         let raw = slice(text, self.value_start, i);
-        emit(&self.stack, &mut self.path, sink, &Event::End { raw });
+        let start = self.value_start;
+        emit(
+            &self.stack,
+            &mut self.path,
+            sink,
+            &Event::End { raw, start },
+        );
         self.value_done();
         // The delimiter itself belongs to the enclosing state.
         Ok(i)
@@ -708,7 +729,13 @@ impl PartialParser {
             self.state = State::Lit { word, at: at + 1 };
         } else {
             let raw = slice(text, self.value_start, i + 1);
-            emit(&self.stack, &mut self.path, sink, &Event::End { raw });
+            let start = self.value_start;
+            emit(
+                &self.stack,
+                &mut self.path,
+                sink,
+                &Event::End { raw, start },
+            );
             self.value_done();
         }
         Ok(i + 1)
@@ -873,7 +900,7 @@ impl ItemSplitter {
             .parser
             .feed(chunk, &mut |path, event| match (path, event) {
                 ([], _) if is_array.is_none() => *is_array = Some(*event == Event::ArrayStart),
-                ([Seg::Index(_)], Event::End { raw }) => items.push((*raw).to_owned()),
+                ([Seg::Index(_)], Event::End { raw, .. }) => items.push((*raw).to_owned()),
                 _ => {}
             });
         if self.is_array == Some(false) && self.error.is_none() {

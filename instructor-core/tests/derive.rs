@@ -849,3 +849,63 @@ fn the_system_prompt_lists_field_descriptions_without_pasting_the_schema() {
         "Extract.\nThe answer describes: A person mentioned in the text.\nFields:\n- name: The person's first name."
     );
 }
+
+mod repeats {
+    use instructor_core::{ResponseModel, Seg};
+    use std::collections::HashMap;
+
+    #[derive(Debug, serde::Deserialize, ResponseModel)]
+    #[allow(dead_code)]
+    struct Line {
+        product: String,
+        qty: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize, ResponseModel)]
+    #[allow(dead_code)]
+    struct Order {
+        /// Each scanned item, as often as it was scanned.
+        #[instructor(allow_repeats)]
+        scans: Vec<String>,
+        #[serde(rename = "lines", alias = "items")]
+        lines: Vec<Line>,
+        tags: Option<Vec<Vec<String>>>,
+        by_day: HashMap<String, Vec<u8>>,
+        pair: (Vec<u8>, [u8; 2]),
+    }
+
+    #[derive(Debug, serde::Deserialize, ResponseModel)]
+    #[instructor(allow_repeats)]
+    #[allow(dead_code)]
+    struct Dice {
+        rolls: Vec<u8>,
+    }
+
+    #[derive(Debug, serde::Deserialize, ResponseModel)]
+    #[allow(dead_code)]
+    struct Wrapper(Order);
+
+    #[test]
+    fn repeats_are_allowed_only_where_a_type_or_field_opts_out() {
+        let k = Seg::Key;
+        let i = Seg::Index;
+        assert!(Order::repeats_allowed(&[k("scans")]));
+        assert!(!Order::repeats_allowed(&[k("lines")]));
+        assert!(!Order::repeats_allowed(&[k("items")]), "aliases route too");
+        assert!(!Order::repeats_allowed(&[k("tags")]));
+        assert!(!Order::repeats_allowed(&[k("tags"), i(0)]));
+        assert!(!Order::repeats_allowed(&[k("by_day")]));
+        assert!(!Order::repeats_allowed(&[k("by_day"), k("mon")]));
+        assert!(!Order::repeats_allowed(&[]));
+        // Fixed-length arrays cannot end early: equal elements are no loop.
+        assert!(Order::repeats_allowed(&[k("pair")]));
+        assert!(!Order::repeats_allowed(&[k("pair"), i(0)]));
+        assert!(Order::repeats_allowed(&[k("pair"), i(1)]));
+        assert!(Dice::repeats_allowed(&[k("rolls")]));
+        assert!(Wrapper::repeats_allowed(&[k("scans")]), "newtypes forward");
+        assert!(!Wrapper::repeats_allowed(&[k("lines")]));
+        assert!(!<Vec<Order>>::repeats_allowed(&[]));
+        assert!(<Vec<Order>>::repeats_allowed(&[i(3), k("scans")]));
+        assert!(!<Vec<String>>::repeats_allowed(&[]));
+    }
+}

@@ -43,7 +43,7 @@ fn own(path: &[Seg<'_>], event: &Event<'_>) -> Record {
         Event::ObjectStart => Ev::ObjectStart,
         Event::ArrayStart => Ev::ArrayStart,
         Event::Str(s) => Ev::Str((*s).to_owned()),
-        Event::End { raw } => Ev::End((*raw).to_owned()),
+        Event::End { raw, .. } => Ev::End((*raw).to_owned()),
     };
     (path, event)
 }
@@ -62,8 +62,14 @@ fn run(chunks: &[&str]) -> Run {
     let mut events = Vec::new();
     let mut complete = Vec::new();
     let mut result = Ok(());
+    let mut spans = Vec::new();
     for chunk in chunks {
-        let r = parser.feed(chunk, &mut |p, e| events.push(own(p, e)));
+        let r = parser.feed(chunk, &mut |p, e| {
+            if let Event::End { raw, start } = e {
+                spans.push((*start, (*raw).to_owned()));
+            }
+            events.push(own(p, e))
+        });
         complete.push(parser.is_complete());
         if result.is_ok() {
             result = r;
@@ -71,6 +77,13 @@ fn run(chunks: &[&str]) -> Run {
             // Once failed, always failed, with the same error.
             assert_eq!(r, result, "a later feed must repeat the first error");
         }
+    }
+    // Every value's `start` is where its raw text sits in all the text fed.
+    for (start, raw) in spans {
+        assert_eq!(
+            parser.text().get(start..start + raw.len()),
+            Some(raw.as_str())
+        );
     }
     Run {
         events,
@@ -386,7 +399,7 @@ fn numbers_end_only_at_a_delimiter() {
         let mut ends = Vec::new();
         parser
             .feed(chunk, &mut |_, e| {
-                if let Event::End { raw } = e {
+                if let Event::End { raw, .. } = e {
                     ends.push((*raw).to_owned())
                 }
             })

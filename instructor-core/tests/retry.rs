@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use instructor_core::__private::Grammar;
 use instructor_core::{
-    Error, Event, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel, Role,
-    Seg, StreamEvent, TokenStream, Usage, Validator,
+    Chunk, Error, Event, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel,
+    Role, Seg, StreamEvent, TokenStream, Usage, Validator,
 };
 use serde_json::{Map, Value};
 
@@ -50,12 +50,12 @@ struct Replay {
 }
 
 impl TokenStream for Replay {
-    fn next_chunk(&mut self) -> Option<Result<String, LlmError>> {
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
         if self.chunks.is_empty() {
             return None;
         }
         self.completion_tokens += 1;
-        Some(Ok(self.chunks.remove(0)))
+        Some(Ok(Chunk::Text(self.chunks.remove(0))))
     }
     fn finish(&self) -> (FinishReason, Usage) {
         (
@@ -302,4 +302,86 @@ fn backend_errors_pass_through() {
     let llm = Scripted::new(&[]);
     let err = Even::extract(&llm, "n").unwrap_err();
     assert!(matches!(err, Error::Llm(LlmError::Backend(_))), "{err:?}");
+}
+
+/// Replays one scripted stream of chunks, rewinds included, as a backend with a repetition
+/// guard sends them.
+struct Chunks(Mutex<Option<Vec<Chunk>>>);
+
+struct ChunkReplay(std::vec::IntoIter<Chunk>);
+
+impl TokenStream for ChunkReplay {
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
+        self.0.next().map(Ok)
+    }
+    fn finish(&self) -> (FinishReason, Usage) {
+        (FinishReason::Stop, Usage::default())
+    }
+}
+
+impl Llm for Chunks {
+    fn generate<'a>(
+        &'a self,
+        request: &Request<'_>,
+    ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
+        assert!(
+            request.repeats_allowed.is_some(),
+            "the loop passes the type's opt-outs"
+        );
+        let chunks = self.0.lock().unwrap().take().unwrap_or_default();
+        Ok(Box::new(ChunkReplay(chunks.into_iter())))
+    }
+}
+
+fn cut_list() -> Chunks {
+    let text = |s: &str| Chunk::Text(s.to_owned());
+    // `["a","b","a` then the backend takes back the repeat (and its comma) and closes the list.
+    Chunks(Mutex::new(Some(vec![
+        text(r#"["a","#),
+        text(r#""b","a"#),
+        Chunk::Rewind(8),
+        text("]"),
+    ])))
+}
+
+#[test]
+fn a_rewind_takes_text_back_from_the_partial_value() {
+    let llm = cut_list();
+    let mut snapshots = Vec::new();
+    let mut done = None;
+    for step in Extractor::new(&llm).extract_stream::<Vec<String>>("letters") {
+        match step.unwrap() {
+            StreamEvent::Partial(p) => snapshots.push(p),
+            StreamEvent::Done(d) => done = Some(d),
+            StreamEvent::Retry(a) => panic!("no retry expected: {a:?}"),
+        }
+    }
+    let done = done.expect("a value");
+    assert_eq!(done.value, ["a", "b"]);
+    assert_eq!(done.report.raw, r#"["a","b"]"#);
+    let last_partial = snapshots.last().expect("snapshots");
+    assert_eq!(last_partial, &vec!["a".to_owned(), "b".to_owned()]);
+    assert!(
+        snapshots.iter().any(|s| s.len() == 3),
+        "the repeat was shown before it was taken back: {snapshots:?}"
+    );
+}
+
+#[test]
+fn a_rewind_never_yields_an_item_twice() {
+    let llm = cut_list();
+    let items: Vec<String> = Extractor::new(&llm)
+        .extract_iter::<String>("letters")
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(items, ["a", "b"]);
+}
+
+#[test]
+fn rewinds_apply_on_char_boundaries() {
+    let mut text = String::from("café");
+    Chunk::Rewind(4).apply_to(&mut text); // inside the two bytes of `é`
+    assert_eq!(text, "caf");
+    Chunk::Rewind(99).apply_to(&mut text);
+    assert_eq!(text, "caf");
 }

@@ -127,6 +127,8 @@ pub struct Field<'a> {
     pub constraints: Constraints,
     /// `#[instructor(validate = path)]`.
     pub validate: Option<syn::Path>,
+    /// `#[instructor(allow_repeats)]`.
+    pub allow_repeats: bool,
 }
 
 impl Field<'_> {
@@ -261,6 +263,7 @@ fn shape<'a>(
             description: fattrs.description,
             constraints: fattrs.constraints,
             validate: fattrs.validate,
+            allow_repeats: fattrs.allow_repeats,
         });
     }
     let transparent = if style == Style::Newtype {

@@ -164,6 +164,8 @@ pub struct ContainerAttrs {
     pub transparent: Option<Span>,
     /// `#[serde(default)]` or `#[serde(default = "…")]`: every field may be missing.
     pub default: bool,
+    /// `#[instructor(allow_repeats)]`: lists anywhere in the type may repeat items.
+    pub allow_repeats: bool,
 }
 
 /// Attributes of an enum variant.
@@ -196,6 +198,8 @@ pub struct FieldAttrs {
     pub constraints: Constraints,
     /// `#[instructor(validate = path)]`.
     pub validate: Option<syn::Path>,
+    /// `#[instructor(allow_repeats)]`: lists in this field's value may repeat items.
+    pub allow_repeats: bool,
     /// The first `#[instructor]` attribute, to point at when it cannot apply (skipped fields).
     pub instructor_attr: Option<Attribute>,
 }
@@ -208,6 +212,10 @@ pub fn container(cx: &Ctxt, attrs: &[Attribute], is_enum: bool) -> ContainerAttr
         if attr.path().is_ident("instructor") {
             parse_instructor(cx, attr, Position::Container, |meta, key| match key {
                 "description" => set_description(cx, meta, &mut description),
+                "allow_repeats" => {
+                    set_flag(cx, meta, &mut out.allow_repeats);
+                    Ok(true)
+                }
                 "validate" => {
                     if meta.input.peek(syn::Token![=]) {
                         out.validate_fns.push(meta.value()?.parse()?);
@@ -309,9 +317,11 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             out.instructor_attr.get_or_insert_with(|| attr.clone());
             let c = &mut out.constraints;
             let validate = &mut out.validate;
+            let allow_repeats = &mut out.allow_repeats;
             parse_instructor(cx, attr, Position::Field, |meta, key| {
                 match key {
                     "description" => return set_description(cx, meta, &mut description),
+                    "allow_repeats" => set_flag(cx, meta, allow_repeats),
                     "validate" => {
                         if !meta.input.peek(syn::Token![=]) {
                             cx.syn_error(meta.error(
@@ -392,12 +402,26 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
     out
 }
 
+/// A bare flag such as `allow_repeats`: no value, at most once.
+fn set_flag(cx: &Ctxt, meta: &ParseNestedMeta, flag: &mut bool) {
+    let key = path_key(&meta.path);
+    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        cx.error_spanned_by(&meta.path, format_args!("`{key}` takes no value"));
+        let _ = skip_value(meta);
+    } else if *flag {
+        cx.error_spanned_by(&meta.path, format_args!("duplicate `{key}`"));
+    }
+    *flag = true;
+}
+
 /// The keys each position accepts, for the "unknown key" message.
 fn expected_keys(pos: Position) -> &'static str {
     match pos {
-        Position::Container => "`description`, `validate`",
+        Position::Container => "`description`, `validate`, `allow_repeats`",
         Position::Variant => "`description`",
-        Position::Field => "`description`, `range`, `length`, `items`, `pattern`, `validate`",
+        Position::Field => {
+            "`description`, `range`, `length`, `items`, `pattern`, `validate`, `allow_repeats`"
+        }
     }
 }
 
@@ -421,6 +445,7 @@ fn parse_instructor(
         let known = [
             "description",
             "validate",
+            "allow_repeats",
             "range",
             "length",
             "items",

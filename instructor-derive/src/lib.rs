@@ -19,6 +19,7 @@ mod ctxt;
 mod grammar;
 mod partial;
 mod regex_gbnf;
+mod repeats;
 mod schema;
 mod validate;
 
@@ -132,6 +133,7 @@ fn response_model(model: &Input<'_>, input: &DeriveInput) -> TokenStream {
     };
     let schema = schema::json_schema(model);
     let validate = validate::validate(model);
+    let repeats = repeats::repeats_allowed(model);
     let partial_ty = &partial.ty;
     let apply = &partial.apply;
     let items = &partial.items;
@@ -158,6 +160,10 @@ fn response_model(model: &Input<'_>, input: &DeriveInput) -> TokenStream {
                 event: &::instructor_core::Event<'_>,
             ) {
                 #apply
+            }
+
+            fn repeats_allowed(path: &[::instructor_core::Seg<'_>]) -> bool {
+                #repeats
             }
 
             fn validate(&self, v: &mut ::instructor_core::Validator<'_>) {

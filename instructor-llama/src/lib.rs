@@ -8,6 +8,9 @@
 //!   rejected, so constrained decoding runs at nearly unconstrained speed;
 //! - **speculative decoding without a draft model** (`speculative.rs`, `generation.rs`): drafts
 //!   from prompt lookup and from the literals the grammar forces, verified in one batch;
+//! - **a repetition guard** (`repetition.rs`): a list that repeats an item, or a string that
+//!   cycles, is cut back and steered to what the grammar allows, so small models end their
+//!   answers instead of looping until the token budget ([`RepetitionGuard`]);
 //! - **KV-cache reuse** (`pool.rs`, `prompt.rs`): retries and calls sharing a system prompt
 //!   skip the prompt prefix already in a pooled context's cache; a retry's copy of the failed
 //!   answer is tokenised exactly as it was generated, so it is reused too.
@@ -20,19 +23,13 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use instructor_core::{Llm, Message, Request, Sampling};
+//! use instructor_core::{Llm, Message, Request};
 //! use instructor_llama::Llama;
 //!
 //! let llm = Arc::new(Llama::load_default()?);
 //! let messages = [Message::user("Jason is 30. Extract name and age as JSON.")];
 //! let grammar = r#"root ::= "{\"name\":\"" [A-Za-z]+ "\",\"age\":" [0-9]+ "}""#;
-//! let done = llm.complete(&Request {
-//!     messages: &messages,
-//!     grammar: Some(grammar),
-//!     json_schema: None,
-//!     max_tokens: 64,
-//!     sampling: Sampling::default(),
-//! })?;
+//! let done = llm.complete(&Request::new(&messages).grammar(grammar).max_tokens(64))?;
 //! println!("{}", done.text);
 //! # Ok::<(), instructor_core::LlmError>(())
 //! ```
@@ -52,10 +49,21 @@ mod generation;
 mod model;
 mod pool;
 mod prompt;
+mod repetition;
 mod sampler;
 mod speculative;
 mod utf8;
 
 pub use chat_template::ChatTemplate;
 pub use model::{Llama, LlamaBuilder, DEFAULT_MODEL_FILE};
+pub use repetition::RepetitionGuard;
+
+#[doc(hidden)]
+pub mod __private {
+    /// Time the default repetition guard takes to read each of `documents` in pieces of about
+    /// `piece` bytes (one per token), and the number of pieces; for `decode_bench`.
+    pub fn guard_cost(documents: &[&str], piece: usize) -> (std::time::Duration, usize) {
+        crate::repetition::cost(documents, piece)
+    }
+}
 pub use sampler::ConstrainMode;

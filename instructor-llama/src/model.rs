@@ -16,9 +16,10 @@ use llama_cpp_2::token::LlamaToken;
 use crate::backend::{backend, default_threads};
 use crate::chat_template::{ChatTemplate, ResolvedTemplate};
 use crate::error::{model_load, model_missing, model_unreadable, no_home, not_gguf};
-use crate::generation::Generation;
+use crate::generation::{Generation, Guard};
 use crate::pool::{ContextPool, ContextSettings};
 use crate::prompt::{prompt_tokens, AnswerMemory};
+use crate::repetition::{Detector, RepetitionGuard};
 use crate::sampler::{ConstrainMode, TokenChooser};
 use crate::speculative::{DraftSettings, SchemaLiterals};
 
@@ -38,18 +39,16 @@ pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// what plain one-token-at-a-time decoding gives.
 ///
 /// ```no_run
-/// use instructor_core::{Llm, Message, Request, Sampling};
+/// use instructor_core::{Llm, Message, Request};
 /// use instructor_llama::Llama;
 ///
 /// let llm = Llama::load_default()?; // needs `scripts/setup.sh` once
 /// let messages = [Message::user("Name a colour.")];
-/// let answer = llm.complete(&Request {
-///     messages: &messages,
-///     grammar: Some(r#"root ::= "red" | "green" | "blue""#),
-///     json_schema: None,
-///     max_tokens: 8,
-///     sampling: Sampling::default(),
-/// })?;
+/// let answer = llm.complete(
+///     &Request::new(&messages)
+///         .grammar(r#"root ::= "red" | "green" | "blue""#)
+///         .max_tokens(8),
+/// )?;
 /// println!("{} ({:.0} tokens/s)", answer.text, answer.usage.tokens_per_second());
 /// # Ok::<(), instructor_core::LlmError>(())
 /// ```
@@ -61,6 +60,9 @@ pub struct Llama {
     constrain_mode: ConstrainMode,
     seed: u32,
     path: PathBuf,
+    repetition_guard: RepetitionGuard,
+    /// Each token's first byte, for the guard's steering; computed on first use.
+    first_bytes: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Llama {
@@ -72,6 +74,7 @@ impl std::fmt::Debug for Llama {
             .field("threads", &s.threads)
             .field("context_pool_size", &s.pool_size)
             .field("kv_cache_reuse", &s.reuse)
+            .field("repetition_guard", &self.repetition_guard)
             .field("template", &self.template)
             .finish_non_exhaustive()
     }
@@ -162,6 +165,20 @@ impl Llm for Llama {
             .grammar
             .filter(|_| self.drafts.schema_drafts)
             .map(SchemaLiterals::from_gbnf);
+        let guard = request
+            .grammar
+            .filter(|_| self.repetition_guard.is_enabled())
+            .map(|gbnf| {
+                let source = request
+                    .messages
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let detector =
+                    Detector::new(self.repetition_guard, request.repeats_allowed, source);
+                Guard::new(detector, gbnf, &self.first_bytes)
+            });
         let lease = self.pool.lease(&prompt)?;
         let generation = Generation::start(
             model,
@@ -172,6 +189,7 @@ impl Llm for Llama {
             self.drafts,
             literals,
             request.max_tokens,
+            guard,
         )?;
         Ok(Box::new(generation))
     }
@@ -202,6 +220,7 @@ pub struct LlamaBuilder {
     pool_size: usize,
     kv_cache_reuse: bool,
     constrain_mode: ConstrainMode,
+    repetition_guard: RepetitionGuard,
 }
 
 impl Default for LlamaBuilder {
@@ -217,6 +236,7 @@ impl Default for LlamaBuilder {
             pool_size: 4,
             kv_cache_reuse: true,
             constrain_mode: ConstrainMode::GrammarFirst,
+            repetition_guard: RepetitionGuard::default(),
         }
     }
 }
@@ -327,6 +347,17 @@ impl LlamaBuilder {
         self
     }
 
+    /// The repetition guard: cuts the loops small models fall into (a list repeating an item,
+    /// a string cycling through a few characters) and steers to what the grammar allows
+    /// instead. Default: on, with [`RepetitionGuard::default`]'s thresholds;
+    /// [`RepetitionGuard::off`] turns it off. It acts only on requests with a grammar, and
+    /// reports each cut in the stream's [`TokenStream::loops_cut`] and the usage.
+    #[must_use]
+    pub fn repetition_guard(mut self, guard: RepetitionGuard) -> Self {
+        self.repetition_guard = guard;
+        self
+    }
+
     /// Loads the model.
     ///
     /// # Errors
@@ -360,6 +391,8 @@ impl LlamaBuilder {
             constrain_mode: self.constrain_mode,
             seed: self.seed,
             path,
+            repetition_guard: self.repetition_guard,
+            first_bytes: std::sync::OnceLock::new(),
         })
     }
 }

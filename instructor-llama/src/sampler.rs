@@ -274,9 +274,95 @@ impl TokenChooser {
     /// rejects cannot be accepted, so decoding it would be wasted work). Stops after an
     /// end-of-generation token.
     pub(crate) fn allowed_prefix(&self, draft: &[LlamaToken], model: &LlamaModel) -> usize {
-        let Some(grammar) = &self.grammar else {
-            return draft.len();
-        };
+        match &self.grammar {
+            Some(grammar) => allowed_prefix(grammar, draft, model),
+            None => draft.len(),
+        }
+    }
+
+    /// The grammar this chooser started with, advanced over `tokens` (tokens it accepted before,
+    /// in order): the state to go back to when the repetition guard cuts the output. `None`
+    /// without a grammar.
+    pub(crate) fn grammar_after(
+        &self,
+        model: &LlamaModel,
+        gbnf: &str,
+        tokens: &[LlamaToken],
+    ) -> Result<Option<LlamaSampler>, LlmError> {
+        if self.grammar.is_none() {
+            return Ok(None);
+        }
+        let mut grammar =
+            LlamaSampler::grammar(model, gbnf, "root").map_err(|e| grammar_error(&e))?;
+        for &token in tokens {
+            grammar.accept(token);
+        }
+        Ok(Some(grammar))
+    }
+
+    /// Replaces the grammar state (see [`Self::grammar_after`]).
+    pub(crate) fn set_grammar(&mut self, grammar: Option<LlamaSampler>) {
+        self.grammar = grammar;
+    }
+
+    /// Like [`Self::choose`], among the tokens whose text does not start with `avoid`
+    /// (`first_bytes[id]` is each token's first byte): the repetition guard's steer away from
+    /// another copy of a cycle. Falls back to the plain choice when the grammar allows nothing
+    /// else.
+    pub(crate) fn choose_avoiding(
+        &mut self,
+        logits: &[f32],
+        avoid: u8,
+        first_bytes: &[u8],
+    ) -> Result<LlamaToken, LlmError> {
+        self.mask(logits);
+        for d in &mut self.scratch.data {
+            let id = usize::try_from(d.id().0).unwrap_or(usize::MAX);
+            if first_bytes.get(id) == Some(&avoid) {
+                d.set_logit(f32::NEG_INFINITY);
+            }
+        }
+        let allowed: Vec<bool> = self
+            .scratch
+            .data
+            .iter()
+            .map(|d| d.logit().is_finite())
+            .collect();
+        if !allowed.iter().any(|&a| a) {
+            return self.choose(logits);
+        }
+        if self.sampling.is_greedy() {
+            return argmax(self.scratch.data.iter().map(LlamaTokenData::logit))
+                .ok_or_else(dead_end);
+        }
+        self.distribution(logits);
+        for (p, ok) in self.probs.iter_mut().zip(&allowed) {
+            if !ok {
+                *p = 0.0;
+            }
+        }
+        if self.probs.iter().all(|&p| p <= 0.0) {
+            // The nucleus holds no allowed token: fall back to the allowed set without top-p.
+            let t = self.sampling.temperature;
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for (i, p) in self.probs.iter_mut().enumerate() {
+                if allowed[i] {
+                    *p = ((logits[i] - max) / t).exp();
+                }
+            }
+        }
+        let u = self.rng.next_f64();
+        draw(&self.probs, u).ok_or_else(dead_end)
+    }
+}
+
+/// How many leading tokens of `draft` `grammar` allows in sequence, without advancing it.
+pub(crate) fn allowed_prefix(
+    grammar: &LlamaSampler,
+    draft: &[LlamaToken],
+    model: &LlamaModel,
+) -> usize {
+    {
         let vocab = model.vocab();
         // A copy: the real grammar only ever advances over emitted tokens.
         let mut grammar = grammar.clone();
@@ -294,7 +380,9 @@ impl TokenChooser {
         }
         draft.len()
     }
+}
 
+impl TokenChooser {
     /// Asks the grammar about one token: the cheap check.
     fn allows(&mut self, token: LlamaToken) -> bool {
         let Some(grammar) = &mut self.grammar else {

@@ -44,6 +44,11 @@ impl Utf8Buffer {
         }
     }
 
+    /// True when no partial character is carried.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Whatever is left at the end of the generation, with an unfinished character replaced.
     pub(crate) fn finish(&mut self) -> String {
         let rest = String::from_utf8_lossy(&self.pending).into_owned();

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use instructor_core::{FinishReason, Llm, LlmError, Message, Request, Sampling};
+use instructor_core::{Chunk, FinishReason, Llm, LlmError, Message, Request, Sampling};
 use instructor_llama::{ChatTemplate, ConstrainMode, Llama, LlamaBuilder};
 use serde_json::Value;
 
@@ -52,12 +52,10 @@ fn person(text: &str) -> Vec<Message> {
 }
 
 fn request<'a>(messages: &'a [Message], grammar: Option<&'a str>, max_tokens: u32) -> Request<'a> {
-    Request {
-        messages,
-        grammar,
-        json_schema: None,
-        max_tokens,
-        sampling: Sampling::default(),
+    let request = Request::new(messages).max_tokens(max_tokens);
+    match grammar {
+        Some(g) => request.grammar(g),
+        None => request,
     }
 }
 
@@ -381,7 +379,10 @@ fn streamed_chunks_concatenate_to_the_completion() {
     let mut stream = llm().generate(&r).unwrap();
     let mut chunks = Vec::new();
     while let Some(chunk) = stream.next_chunk() {
-        chunks.push(chunk.unwrap());
+        match chunk.unwrap() {
+            Chunk::Text(text) => chunks.push(text),
+            Chunk::Rewind(n) => panic!("no loop to cut in unconstrained text, yet a rewind to {n}"),
+        }
     }
     let (finish, usage) = stream.finish();
     drop(stream);

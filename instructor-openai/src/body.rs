@@ -62,17 +62,15 @@ mod tests {
     fn body(stream: bool, stream_usage: bool, model: Option<&str>) -> Value {
         let messages = [Message::system("be exact"), Message::user("hi")];
         let schema = json!({"type": "integer"});
-        let request = Request {
-            messages: &messages,
-            grammar: Some("root ::= [0-9]+"),
-            json_schema: Some(&schema),
-            max_tokens: 7,
-            sampling: Sampling {
+        let request = Request::new(&messages)
+            .grammar("root ::= [0-9]+")
+            .json_schema(&schema)
+            .max_tokens(7)
+            .sampling(Sampling {
                 temperature: 0.5,
                 top_p: 0.25,
                 seed: 42,
-            },
-        };
+            });
         let settings = BodySettings {
             model,
             constraint: Constraint::Grammar,

@@ -10,7 +10,7 @@
 use std::io::{BufRead, Read};
 use std::time::Instant;
 
-use instructor_core::{FinishReason, LlmError, TokenStream, Usage};
+use instructor_core::{Chunk, FinishReason, LlmError, TokenStream, Usage};
 use serde_json::Value;
 
 use crate::error::{reading_body, server_message, shorten, Limits};
@@ -186,7 +186,7 @@ impl<R: BufRead> SseStream<R> {
 }
 
 impl<R: BufRead> TokenStream for SseStream<R> {
-    fn next_chunk(&mut self) -> Option<Result<String, LlmError>> {
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
         if self.done {
             return None;
         }
@@ -194,7 +194,7 @@ impl<R: BufRead> TokenStream for SseStream<R> {
             Ok(Some(text)) => {
                 self.content_chunks += 1;
                 self.first_content.get_or_insert_with(Instant::now);
-                Some(Ok(text))
+                Some(Ok(Chunk::Text(text)))
             }
             Ok(None) => {
                 self.end();
@@ -257,7 +257,8 @@ mod tests {
         // Bounded: a stream of this test's size has fewer events than bytes.
         for _ in 0..=body.len() {
             match s.next_chunk() {
-                Some(Ok(c)) => chunks.push(c),
+                Some(Ok(Chunk::Text(c))) => chunks.push(c),
+                Some(Ok(Chunk::Rewind(_))) => panic!("this server never takes text back"),
                 Some(Err(e)) => error = Some(e),
                 None => break,
             }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use instructor_core::{FinishReason, Llm, LlmError, Message, Request, Sampling, TokenStream};
+use instructor_core::{Chunk, FinishReason, Llm, LlmError, Message, Request, TokenStream};
 use instructor_openai::{Constraint, OpenAi};
 use serde_json::{json, Value};
 
@@ -177,13 +177,10 @@ const SCHEMA: &str = r#"{"type":"object","properties":{"n":{"type":"integer"}}}"
 fn with_request<R>(f: impl FnOnce(&Request<'_>) -> R) -> R {
     let messages = [Message::user("Give n")];
     let schema: Value = serde_json::from_str(SCHEMA).unwrap_or(Value::Null);
-    f(&Request {
-        messages: &messages,
-        grammar: Some("root ::= \"{}\""),
-        json_schema: Some(&schema),
-        max_tokens: 16,
-        sampling: Sampling::default(),
-    })
+    f(&Request::new(&messages)
+        .grammar("root ::= \"{}\"")
+        .json_schema(&schema)
+        .max_tokens(16))
 }
 
 /// Pulls a stream to its end (bounded), collecting chunks and the first error.
@@ -191,7 +188,8 @@ fn drain(stream: &mut dyn TokenStream) -> (Vec<String>, Option<LlmError>) {
     let mut chunks = Vec::new();
     for _ in 0..1000 {
         match stream.next_chunk() {
-            Some(Ok(c)) => chunks.push(c),
+            Some(Ok(Chunk::Text(c))) => chunks.push(c),
+            Some(Ok(Chunk::Rewind(_))) => panic!("an HTTP stream never takes text back"),
             Some(Err(e)) => return (chunks, Some(e)),
             None => return (chunks, None),
         }
@@ -289,7 +287,7 @@ fn streams_are_pulled_lazily_chunk_by_chunk() {
     with_request(|r| {
         let mut stream = llm.generate(r).expect("a stream");
         let first = stream.next_chunk().map(|c| c.map_err(|e| e.to_string()));
-        assert_eq!(first, Some(Ok("{\"n\":".to_owned())));
+        assert_eq!(first, Some(Ok(Chunk::Text("{\"n\":".to_owned()))));
         go.send(()).expect("server waiting");
         let (rest, error) = drain(stream.as_mut());
         assert_eq!(rest, ["42}"]);
