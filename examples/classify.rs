@@ -19,7 +19,7 @@ struct Review {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let llama = Llama::load_default()?;
+    let llama = Llama::load_from_env()?;
     for text in [
         "I love this phone, the battery lasts forever!",
         "Terrible service, I want my money back.",

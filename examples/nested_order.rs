@@ -23,7 +23,7 @@ struct Order {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let llama = Llama::load_default()?;
+    let llama = Llama::load_from_env()?;
     let text = "Maria ordered 3 notebooks and 12 pencils.";
     let done = Extractor::new(&llama).extract_with_report::<Order>(text)?;
     println!("{:#?}", done.value);

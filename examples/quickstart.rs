@@ -23,7 +23,7 @@ struct UserDetail {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let llama = Llama::builder()
-        .model_path(Llama::default_model()?)
+        .model_path(Llama::model_from_env()?)
         .chat_template(ChatTemplate::ChatMl)
         .n_ctx(2048)
         .prompt_lookup(true)

@@ -14,7 +14,7 @@ struct City {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let llama = Llama::load_default()?;
+    let llama = Llama::load_from_env()?;
     let text = "List the cities: Paris is in France, Berlin is in Germany, and Rome is in Italy.";
     let start = Instant::now();
     for city in City::extract_iter(&llama, text) {

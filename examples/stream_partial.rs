@@ -14,7 +14,7 @@ struct Profile {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let llama = Llama::load_default()?;
+    let llama = Llama::load_from_env()?;
     let text = "Ana Lopez lives in Lisbon. She enjoys surfing, chess and baking.";
     for step in Profile::extract_stream(&llama, text) {
         match step? {

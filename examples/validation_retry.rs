@@ -23,7 +23,7 @@ fn all_caps(name: &String) -> Result<(), String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let llama = Llama::load_default()?;
+    let llama = Llama::load_from_env()?;
     let prompt = "Extract the name: `Jason is 30 years old`";
     match Extractor::new(&llama)
         .max_retries(3)

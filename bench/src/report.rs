@@ -119,6 +119,8 @@ pub struct Table<'a> {
     labels: Vec<String>,
     /// `rows[side][case]`; `None` where the side did not run the case.
     rows: Vec<Vec<Option<Summary>>>,
+    /// The first `ours` sides are ours (variants); the rest are peers.
+    ours: usize,
 }
 
 impl<'a> Table<'a> {
@@ -139,7 +141,15 @@ impl<'a> Table<'a> {
             cases,
             labels: sides.iter().map(|s| s.label.clone()).collect(),
             rows,
+            ours: 1,
         }
+    }
+
+    /// Says how many of the first sides are ours: latency ratios compare the first of them with
+    /// each peer, not our variants with each other.
+    pub fn ours(mut self, n: usize) -> Self {
+        self.ours = n.max(1);
+        self
     }
 
     pub fn print_per_case(&self) {
@@ -192,7 +202,7 @@ impl<'a> Table<'a> {
             );
         }
         println!();
-        for s in 1..self.labels.len() {
+        for s in self.ours..self.labels.len() {
             let ratio = geo_mean(self.paired(0, s).map(|(a, b)| a / b));
             println!(
                 "- ours/peer median latency, geometric mean over cases: **{ratio:.3}** → **{:.1}× faster than {}**",

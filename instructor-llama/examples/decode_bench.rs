@@ -3,11 +3,12 @@
 //! ```text
 //! cargo run -p instructor-llama --example decode_bench            # 5 runs
 //! cargo run -p instructor-llama --example decode_bench -- 9       # 9 runs
+//! cargo run -p instructor-llama --example decode_bench -- 5 --model qwen2.5-0.5b
 //! ```
 //!
 //! Every configuration decodes the same extraction prompts greedily; runs interleave the
-//! configurations so background load hits them alike, and the table shows medians. Needs the
-//! default model (`scripts/setup.sh`).
+//! configurations so background load hits them alike, and the table shows medians. The model:
+//! `--model NAME|PATH`, else `$INSTRUCTOR_MODEL`, else the default model (`scripts/setup.sh`).
 
 use std::time::{Duration, Instant};
 
@@ -133,17 +134,23 @@ fn load_average() -> String {
 }
 
 fn main() -> Result<(), LlmError> {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let path = match args.iter().position(|a| a == "--model") {
+        Some(i) => Llama::find_model(args.get(i + 1).map_or("", String::as_str))?,
+        None => Llama::model_from_env()?,
+    };
     let configs = configs();
     let models = configs
         .iter()
-        .map(|c| (c.builder)().build())
+        .map(|c| (c.builder)().model_path(&path).build())
         .collect::<Result<Vec<_>, _>>()?;
     let conversations: Vec<Vec<Message>> = PEOPLE.iter().map(|p| messages(p)).collect();
-    println!("load average before: {}; runs: {runs}", load_average());
+    println!(
+        "model: {}; load average before: {}; runs: {runs}",
+        path.display(),
+        load_average()
+    );
 
     // Warm up every model (page in weights, create the pooled context).
     for (c, m) in configs.iter().zip(&models) {

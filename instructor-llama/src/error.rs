@@ -6,21 +6,50 @@
 use std::path::Path;
 
 use instructor_core::LlmError;
+
+use crate::catalog::{Asked, SetupHint, DEFAULT_MODEL_NAME, KNOWN_MODELS, MODEL_ENV};
 use llama_cpp_2::{DecodeError, GrammarError, LlamaContextLoadError, LlamaModelLoadError};
 
-/// The command that installs the default model.
+/// The command that installs the models.
 pub(crate) const SETUP_COMMAND: &str = "scripts/setup.sh";
 
-pub(crate) fn model_missing(path: &Path, is_default: bool) -> LlmError {
-    let hint = if is_default {
-        format!(
-            "run `{SETUP_COMMAND}` to download SmolLM2-135M-Instruct, or set INSTRUCTOR_MODEL_DIR \
-             to the folder that holds it"
-        )
-    } else {
-        format!("check the path (for the default model, run `{SETUP_COMMAND}`)")
+pub(crate) fn model_missing(path: &Path, hint: &SetupHint) -> LlmError {
+    let hint = match hint {
+        SetupHint::Known(model) if model.name == DEFAULT_MODEL_NAME => format!(
+            "run `{SETUP_COMMAND}` to download {}, or set INSTRUCTOR_MODEL_DIR to the folder \
+             that holds it",
+            model.description
+        ),
+        SetupHint::Known(model) => format!(
+            "run `{SETUP_COMMAND} --model {}` to download {}, or set INSTRUCTOR_MODEL_DIR to \
+             the folder that holds it",
+            model.name, model.description
+        ),
+        SetupHint::UserPath => {
+            format!("check the path (for the default model, run `{SETUP_COMMAND}`)")
+        }
     };
     LlmError::ModelLoad(format!("model file {} not found; {hint}", path.display()))
+}
+
+pub(crate) fn unknown_model(name: &str, asked: Asked) -> LlmError {
+    let known: Vec<String> = KNOWN_MODELS
+        .iter()
+        .map(|m| format!("`{}` ({})", m.name, m.description))
+        .collect();
+    let what = match asked {
+        Asked::Name => format!("unknown model name `{name}`"),
+        Asked::NameOrPath => {
+            format!("`{name}` is neither a known model name nor a path to a .gguf file")
+        }
+        Asked::Env => {
+            format!("{MODEL_ENV}={name:?} is neither a known model name nor a path to a .gguf file")
+        }
+    };
+    LlmError::ModelLoad(format!(
+        "{what}; known names: {} (install one with `{SETUP_COMMAND} --model NAME`)",
+        known.join(", ")
+    ))
 }
 
 pub(crate) fn model_unreadable(path: &Path, err: &std::io::Error) -> LlmError {

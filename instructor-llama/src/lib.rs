@@ -15,7 +15,8 @@
 //!   skip the prompt prefix already in a pooled context's cache; a retry's copy of the failed
 //!   answer is tokenised exactly as it was generated, so it is reused too.
 //!
-//! Files, in the order data flows through them: `model.rs` (loading, the `Llm` glue),
+//! Files, in the order data flows through them: `catalog.rs` (known models by name, the model
+//! cache), `model.rs` (loading, the `Llm` glue),
 //! `chat_template.rs` (prompt text), `prompt.rs` (prompt tokens), `pool.rs` (contexts, KV
 //! reuse), `generation.rs` (the decode loop), `speculative.rs` (drafts), `sampler.rs` (token
 //! choice), `utf8.rs` (chunking), `backend.rs` (process-wide llama.cpp state), `error.rs`
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod catalog;
 mod chat_template;
 mod error;
 mod generation;
@@ -54,6 +56,7 @@ mod sampler;
 mod speculative;
 mod utf8;
 
+pub use catalog::{known_model, KnownModel, DEFAULT_MODEL_NAME, KNOWN_MODELS, MODEL_ENV};
 pub use chat_template::ChatTemplate;
 pub use model::{Llama, LlamaBuilder, DEFAULT_MODEL_FILE};
 pub use repetition::RepetitionGuard;

@@ -4,6 +4,7 @@
 //! with, and the per-request glue (render → tokenise → check the budget → lease a context →
 //! generate). The decode loop itself is `generation.rs`'s.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{backend, default_threads};
+use crate::catalog::{name_or_path, Asked, ModelChoice, Resolved, SetupHint};
 use crate::chat_template::{ChatTemplate, ResolvedTemplate};
-use crate::error::{model_load, model_missing, model_unreadable, no_home, not_gguf};
+use crate::error::{model_load, model_missing, model_unreadable, not_gguf};
 use crate::generation::{Generation, Guard};
 use crate::pool::{ContextPool, ContextSettings};
 use crate::prompt::{prompt_tokens, AnswerMemory};
@@ -102,12 +104,60 @@ impl Llama {
     /// [`LlmError::ModelLoad`] when the file is not there (naming `scripts/setup.sh`) or no
     /// cache folder can be determined.
     pub fn default_model() -> Result<PathBuf, LlmError> {
-        let path = default_model_dir()?.join(DEFAULT_MODEL_FILE);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(model_missing(&path, true))
-        }
+        existing(ModelChoice::Default.resolve()?)
+    }
+
+    /// Loads a known model by name (see [`KNOWN_MODELS`](crate::KNOWN_MODELS)) with default
+    /// settings, from the same model cache as the default model.
+    ///
+    /// ```no_run
+    /// // needs `scripts/setup.sh --model qwen2.5-0.5b` once
+    /// let llm = instructor_llama::Llama::load_named("qwen2.5-0.5b")?;
+    /// # Ok::<(), instructor_core::LlmError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the name is unknown (the message lists the known ones), the
+    /// file is missing (naming `scripts/setup.sh --model NAME`) or cannot be loaded.
+    pub fn load_named(name: &str) -> Result<Self, LlmError> {
+        Self::builder().model_name(name).build()
+    }
+
+    /// Loads the model `$INSTRUCTOR_MODEL` names (a known name or a path to a GGUF file), or
+    /// the default model when it is unset, with default settings. The examples and the
+    /// benchmark load their model this way.
+    ///
+    /// # Errors
+    /// As [`Llama::load_named`], and for a path as [`LlamaBuilder::model_path`].
+    pub fn load_from_env() -> Result<Self, LlmError> {
+        Self::builder().model_from_env().build()
+    }
+
+    /// Where a known model is expected in the model cache (see [`Llama::default_model`]).
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the name is unknown or the file is not there (naming
+    /// `scripts/setup.sh --model NAME`).
+    pub fn named_model(name: &str) -> Result<PathBuf, LlmError> {
+        existing(ModelChoice::Name(name.to_owned()).resolve()?)
+    }
+
+    /// The file a known name or a path stands for, checked to exist: the rule
+    /// `$INSTRUCTOR_MODEL` follows (a bare word that is no known name is an error listing the
+    /// known names).
+    ///
+    /// # Errors
+    /// [`LlmError::ModelLoad`] when the name is unknown or the file is not there.
+    pub fn find_model(spec: &str) -> Result<PathBuf, LlmError> {
+        existing(name_or_path(OsStr::new(spec), Asked::NameOrPath)?.resolve()?)
+    }
+
+    /// The file `$INSTRUCTOR_MODEL` stands for, or the default model when it is unset.
+    ///
+    /// # Errors
+    /// As [`Llama::find_model`].
+    pub fn model_from_env() -> Result<PathBuf, LlmError> {
+        existing(ModelChoice::Env.resolve()?)
     }
 
     /// The model file this `Llama` was loaded from.
@@ -210,7 +260,7 @@ impl Llm for Llama {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LlamaBuilder {
-    model_path: Option<PathBuf>,
+    model: ModelChoice,
     n_ctx: u32,
     threads: Option<usize>,
     n_gpu_layers: Option<u32>,
@@ -226,7 +276,7 @@ pub struct LlamaBuilder {
 impl Default for LlamaBuilder {
     fn default() -> Self {
         Self {
-            model_path: None,
+            model: ModelChoice::Default,
             n_ctx: 2048,
             threads: None,
             n_gpu_layers: None,
@@ -245,7 +295,24 @@ impl LlamaBuilder {
     /// The GGUF file to load. Default: [`Llama::default_model`].
     #[must_use]
     pub fn model_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.model_path = Some(path.into());
+        self.model = ModelChoice::Path(path.into());
+        self
+    }
+
+    /// A known model to load by name, from the model cache (see
+    /// [`KNOWN_MODELS`](crate::KNOWN_MODELS)); replaces any earlier model choice.
+    #[must_use]
+    pub fn model_name(mut self, name: impl Into<String>) -> Self {
+        self.model = ModelChoice::Name(name.into());
+        self
+    }
+
+    /// Load what `$INSTRUCTOR_MODEL` names when [`build`](Self::build) runs (a known name or a
+    /// path to a GGUF file), or the default model when it is unset; replaces any earlier
+    /// model choice.
+    #[must_use]
+    pub fn model_from_env(mut self) -> Self {
+        self.model = ModelChoice::Env;
         self
     }
 
@@ -365,11 +432,8 @@ impl LlamaBuilder {
     /// GGUF file, or llama.cpp cannot load it; [`LlmError::Backend`] when llama.cpp cannot
     /// start.
     pub fn build(self) -> Result<Llama, LlmError> {
-        let (path, is_default) = match self.model_path {
-            Some(path) => (path, false),
-            None => (default_model_dir()?.join(DEFAULT_MODEL_FILE), true),
-        };
-        check_gguf(&path, is_default)?;
+        let Resolved { path, hint } = self.model.resolve()?;
+        check_gguf(&path, &hint)?;
         let gpu_layers =
             self.n_gpu_layers
                 .unwrap_or(if cfg!(feature = "cuda") { u32::MAX } else { 0 });
@@ -397,30 +461,23 @@ impl LlamaBuilder {
     }
 }
 
-/// `$INSTRUCTOR_MODEL_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs`.
-fn default_model_dir() -> Result<PathBuf, LlmError> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("INSTRUCTOR_MODEL_DIR") {
-        return Ok(dir);
+/// The resolved file, when it is there.
+fn existing(resolved: Resolved) -> Result<PathBuf, LlmError> {
+    if resolved.path.is_file() {
+        Ok(resolved.path)
+    } else {
+        Err(model_missing(&resolved.path, &resolved.hint))
     }
-    let cache = var("XDG_CACHE_HOME")
-        .or_else(|| var("HOME").map(|home| home.join(".cache")))
-        .ok_or_else(no_home)?;
-    Ok(cache.join("instructor-rs"))
 }
 
 /// Rejects anything but a readable GGUF file before llama.cpp sees it: llama.cpp's loader is
 /// robust to most corruption, but a clear message beats its log, and a missing file trips a
 /// debug assertion in llama-cpp-2.
-fn check_gguf(path: &Path, is_default: bool) -> Result<(), LlmError> {
+fn check_gguf(path: &Path, hint: &SetupHint) -> Result<(), LlmError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(model_missing(path, is_default))
+            return Err(model_missing(path, hint))
         }
         Err(e) => return Err(model_unreadable(path, &e)),
     };
