@@ -202,3 +202,38 @@ fn a_rejected_first_answer_is_re_asked_and_the_second_accepted() {
         u.prompt_tokens
     );
 }
+
+/// Every person in the text.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct People {
+    people: Vec<UserDetail>,
+}
+
+#[test]
+fn the_repetition_guard_changes_nothing_where_qwen_does_not_loop() {
+    let path = Llama::named_model(NAME).unwrap_or_else(|e| panic!("{e}"));
+    let unguarded = Llama::builder()
+        .model_path(path)
+        .repetition_guard(instructor_llama::RepetitionGuard::off())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let order = "Maria ordered 3 notebooks and 12 pencils.";
+    let people = "Extract every person: `Alice is 31, Bob is 25 and Carol is 47.`";
+    let a = Extractor::new(qwen())
+        .extract_with_report::<Order>(order)
+        .unwrap();
+    let b = Extractor::new(&unguarded)
+        .extract_with_report::<Order>(order)
+        .unwrap();
+    assert_eq!(a.report.raw, b.report.raw);
+    assert!(a.report.loops_cut.is_empty(), "{:?}", a.report.loops_cut);
+    let a = Extractor::new(qwen())
+        .extract_with_report::<People>(people)
+        .unwrap();
+    let b = Extractor::new(&unguarded)
+        .extract_with_report::<People>(people)
+        .unwrap();
+    eprintln!("people on Qwen: {}", a.report.raw);
+    assert_eq!(a.report.raw, b.report.raw);
+    assert!(a.report.loops_cut.is_empty(), "{:?}", a.report.loops_cut);
+}
