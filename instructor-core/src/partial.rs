@@ -480,14 +480,7 @@ impl PartialParser {
             self.stack.push(frame);
             return Err(self.expected_after_item(text, i));
         }
-        let raw = slice(text, frame.start, i + 1);
-        let start = frame.start;
-        emit(
-            &self.stack,
-            &mut self.path,
-            sink,
-            &Event::End { raw, start },
-        );
+        end_value(&self.stack, &mut self.path, sink, text, frame.start, i + 1);
         if frame.object {
             self.spare_keys.push(frame.key);
         }
@@ -658,13 +651,13 @@ impl PartialParser {
             return;
         }
         self.flush_pending(sink);
-        let raw = slice(text, self.value_start, i + 1);
-        let start = self.value_start;
-        emit(
+        end_value(
             &self.stack,
             &mut self.path,
             sink,
-            &Event::End { raw, start },
+            text,
+            self.value_start,
+            i + 1,
         );
         self.value_done();
     }
@@ -694,14 +687,7 @@ impl PartialParser {
                 format!("unexpected {} {what}", char_at(text, i)),
             ));
         }
-        let raw = slice(text, self.value_start, i);
-        let start = self.value_start;
-        emit(
-            &self.stack,
-            &mut self.path,
-            sink,
-            &Event::End { raw, start },
-        );
+        end_value(&self.stack, &mut self.path, sink, text, self.value_start, i);
         self.value_done();
         // The delimiter itself belongs to the enclosing state.
         Ok(i)
@@ -728,18 +714,31 @@ impl PartialParser {
         if at + 1 < word.len() {
             self.state = State::Lit { word, at: at + 1 };
         } else {
-            let raw = slice(text, self.value_start, i + 1);
-            let start = self.value_start;
-            emit(
+            end_value(
                 &self.stack,
                 &mut self.path,
                 sink,
-                &Event::End { raw, start },
+                text,
+                self.value_start,
+                i + 1,
             );
             self.value_done();
         }
         Ok(i + 1)
     }
+}
+
+/// Sends the `End` of the value at `text[start..end]`.
+fn end_value(
+    stack: &[Frame],
+    path: &mut Vec<Seg<'static>>,
+    sink: Sink<'_>,
+    text: &str,
+    start: usize,
+    end: usize,
+) {
+    let raw = slice(text, start, end);
+    emit(stack, path, sink, &Event::End { raw, start });
 }
 
 /// Sends one event with the path made of the open containers.
