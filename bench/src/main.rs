@@ -45,7 +45,7 @@ struct Args {
     latest_python: PathBuf,
 }
 
-const USAGE: &str = "usage: peer_bench [--model NAME|PATH] [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--variants baseline,spaced,shape,schema,lists] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
+const USAGE: &str = "usage: peer_bench [--model NAME|PATH] [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--variants baseline,compact,shape,schema,lists] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

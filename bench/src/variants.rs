@@ -8,6 +8,7 @@
 //! and this wrapper is only how it was measured. The layout rewrite works on GBNF text, which
 //! the library itself must never do (the derive knows the literals; it should emit them).
 
+use instructor_core::__private::grammar::SPACE;
 use instructor_core::{Llm, LlmError, Message, Request, Role, TokenStream};
 use serde_json::Value;
 
@@ -16,9 +17,9 @@ use serde_json::Value;
 pub enum Lever {
     /// Nothing: the library's defaults.
     Baseline,
-    /// At most one optional space after every `:` that ends a key and every `,` between
-    /// members or items (never unbounded whitespace).
-    Spaced,
+    /// Compact JSON only: no space after `:` and `,` (the library allows one since
+    /// 2026-12-03; this was the default before).
+    Compact,
     /// The system prompt also shows the answer's compact shape (`{"name": string, …}`).
     Shape,
     /// The system prompt also carries the JSON Schema.
@@ -31,7 +32,7 @@ impl Lever {
     /// Every lever, by the name `--variants` takes.
     pub const ALL: [(&'static str, Lever); 5] = [
         ("baseline", Lever::Baseline),
-        ("spaced", Lever::Spaced),
+        ("compact", Lever::Compact),
         ("shape", Lever::Shape),
         ("schema", Lever::Schema),
         ("lists", Lever::Lists),
@@ -45,8 +46,8 @@ impl Lever {
     /// How the report names it.
     pub fn label(self) -> &'static str {
         match self {
-            Lever::Baseline => "ours: compact JSON, instruction + field descriptions (today)",
-            Lever::Spaced => "ours: ≤1 optional space after : and ,",
+            Lever::Baseline => "ours: ≤1 space after : and , + field descriptions (today)",
+            Lever::Compact => "ours: compact JSON only (before 2026-12-03)",
             Lever::Shape => "ours: + compact answer shape in the prompt",
             Lever::Schema => "ours: + JSON Schema in the prompt",
             Lever::Lists => "ours: + list wording in the prompt",
@@ -66,7 +67,7 @@ impl Llm for Variant<'_> {
         request: &Request<'_>,
     ) -> Result<Box<dyn TokenStream + 'b>, LlmError> {
         let grammar = match (self.lever, request.grammar) {
-            (Lever::Spaced, Some(g)) => Some(spaced(g)),
+            (Lever::Compact, Some(g)) => Some(compact(g)),
             (_, g) => g.map(str::to_owned),
         };
         let extra = match (self.lever, request.json_schema) {
@@ -98,92 +99,13 @@ impl Llm for Variant<'_> {
     }
 }
 
-/// The grammar with `( " " )?` after each `:` that follows a key's closing quote and after each
-/// `,` outside a JSON string, inside the grammar's literals. Literals are split there.
-pub fn spaced(gbnf: &str) -> String {
-    let mut out = String::with_capacity(gbnf.len() * 2);
-    let mut chars = gbnf.chars().peekable();
-    let mut in_literal = false;
-    let mut in_class = false;
-    // Within a literal: the JSON text decoded so far, to know whether a `,` is inside a string.
-    let mut json_in_string = false;
-    let mut prev_json: Option<char> = None;
-    while let Some(c) = chars.next() {
-        if !in_literal {
-            out.push(c);
-            match c {
-                '[' if !in_class => in_class = true,
-                ']' if in_class => in_class = false,
-                '\\' if in_class => {
-                    if let Some(n) = chars.next() {
-                        out.push(n);
-                    }
-                }
-                '"' if !in_class => {
-                    in_literal = true;
-                    json_in_string = false;
-                    prev_json = None;
-                }
-                '#' if !in_class => {
-                    // A comment runs to the end of the line.
-                    for n in chars.by_ref() {
-                        out.push(n);
-                        if n == '\n' {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        // Inside a literal.
-        match c {
-            '"' => {
-                out.push(c);
-                in_literal = false;
-            }
-            '\\' => {
-                let Some(n) = chars.next() else { break };
-                out.push('\\');
-                out.push(n);
-                let decoded = match n {
-                    '"' => '"',
-                    '\\' => '\\',
-                    _ => '\0',
-                };
-                if decoded == '"' && prev_json != Some('\\') {
-                    json_in_string = !json_in_string;
-                }
-                prev_json = Some(if decoded == '\\' && prev_json == Some('\\') {
-                    '\0'
-                } else {
-                    decoded
-                });
-            }
-            ':' | ',' => {
-                out.push(c);
-                let key_end = c == ':' && prev_json == Some('"') && !json_in_string;
-                let member_sep = c == ',' && !json_in_string;
-                prev_json = Some(c);
-                if key_end || member_sep {
-                    if chars.peek() == Some(&'"') {
-                        // The literal ends here: close it, then the optional space.
-                        chars.next();
-                        out.push_str("\" \" \"?");
-                        in_literal = false;
-                    } else {
-                        out.push_str("\" \" \"? \"");
-                    }
-                }
-            }
-            _ => {
-                out.push(c);
-                prev_json = Some(c);
-            }
-        }
-    }
-    out
+/// The grammar without the optional spaces the library allows after `:` and `,` (the compact
+/// JSON the library forced before 2026-12-03). Every optional space is written as
+/// [`SPACE`] after a separating blank, so removing that text is exact for the library's
+/// grammars; a user pattern that itself contains `" "?` would lose it too (none of the bench
+/// types has one).
+pub fn compact(gbnf: &str) -> String {
+    gbnf.replace(&format!(" {SPACE}"), "")
 }
 
 /// A one-line shape of the values `schema` describes: `{"name": string, "age": integer}`,
@@ -244,15 +166,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spaces_follow_keys_and_separators_only() {
-        let g = r#"root ::= "{\"name\":" string ",\"time\":\"" [0-9]{2} ":" [0-9]{2} "\"}"
-vec ::= "[" ( item ( "," item )* )? "]""#;
-        let s = spaced(g);
-        assert_eq!(
-            s,
-            r#"root ::= "{\"name\":" " "? string "," " "? "\"time\":" " "? "\"" [0-9]{2} ":" [0-9]{2} "\"}"
-vec ::= "[" ( item ( "," " "? item )* )? "]""#
-        );
+    fn compact_removes_exactly_the_optional_spaces() {
+        use instructor_core::ResponseModel;
+        #[derive(serde::Deserialize, instructor_core::ResponseModel)]
+        #[allow(dead_code)]
+        struct Probe {
+            name: String,
+            #[instructor(pattern = "[0-9]{2}:[0-9]{2}")]
+            time: String,
+            tags: Vec<String>,
+        }
+        assert!(Probe::GBNF.contains(SPACE), "{}", Probe::GBNF);
+        let g = compact(Probe::GBNF);
+        assert!(!g.contains(SPACE), "{g}");
+        assert!(g.contains(r#""{\"name\":" string "," "\"time\":""#), "{g}");
+        assert!(g.contains(r#""[" ( string ( "," string )* )? "]""#), "{g}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::grammar::{
     self, Grammar, Int, Kind, Name, Text, BODY_CAP, FLOAT32_RULES, FLOAT_RULES, JSON_CHAR_RULES,
+    SPACE,
 };
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
@@ -305,6 +306,8 @@ impl<T: ResponseModel> ResponseModel for Vec<T> {
         let b = body("\"[\" ( ")
             .text(item)
             .raw(" ( \",\" ")
+            .raw(SPACE)
+            .raw(" ")
             .text(item)
             .raw(" )* )? \"]\"");
         Grammar::new()
@@ -343,6 +346,8 @@ where
             if N > 1 {
                 b = b
                     .raw(" ( \",\" ")
+                    .raw(SPACE)
+                    .raw(" ")
                     .text(item)
                     .raw(" ){")
                     .uint((N - 1) as u128)
@@ -377,8 +382,14 @@ const fn map_grammar(value: &Grammar) -> Grammar {
     let item = value.name();
     let name = grammar::name(&["map", item.as_str()]);
     let b = body("\"{\" ( string \":\" ")
+        .raw(SPACE)
+        .raw(" ")
         .text(item)
-        .raw(" ( \",\" string \":\" ")
+        .raw(" ( \",\" ")
+        .raw(SPACE)
+        .raw(" string \":\" ")
+        .raw(SPACE)
+        .raw(" ")
         .text(item)
         .raw(" )* )? \"}\"");
     Grammar::new()
@@ -439,7 +450,7 @@ macro_rules! tuple_impl {
                 let mut b = body("\"[\"");
                 let mut first = true;
                 $(
-                    if !first { b = b.raw(" \",\""); }
+                    if !first { b = b.raw(" \",\" ").raw(SPACE); }
                     first = false;
                     b = b.raw(" ").text($t::GRAMMAR.name());
                 )+
@@ -493,8 +504,9 @@ const VALUE_RULES: &str = concat!(
     "json-value ::= json-object | json-array | string | json-number | \"true\" | \"false\" | \"null\"\n",
     // Integers up to 20 digits (all of u64 and i64), or anything a float may be.
     "json-number ::= \"-\"? ( jfloat-nn | [1-9] [0-9]{16,19} )\n",
-    "json-object ::= \"{\" ( string \":\" json-value ( \",\" string \":\" json-value )* )? \"}\"\n",
-    "json-array ::= \"[\" ( json-value ( \",\" json-value )* )? \"]\"\n",
+    // The optional spaces are `grammar::SPACE`, spelled out because `concat!` takes literals.
+    "json-object ::= \"{\" ( string \":\" \" \"? json-value ( \",\" \" \"? string \":\" \" \"? json-value )* )? \"}\"\n",
+    "json-array ::= \"[\" ( json-value ( \",\" \" \"? json-value )* )? \"]\"\n",
 );
 
 impl ResponseModel for Value {
@@ -509,5 +521,17 @@ impl ResponseModel for Value {
     }
     fn apply_partial(slot: &mut Option<Value>, path: &[Seg<'_>], event: &Event<'_>) {
         apply_atomic(slot, path, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_rules_spell_the_optional_space_as_grammar_space() {
+        // One after each `:` and each `,` of `json-object` and `json-array`.
+        assert_eq!(VALUE_RULES.matches(SPACE).count(), 4);
+        assert!(!VALUE_RULES.contains("\" \"*"), "never a run of spaces");
     }
 }

@@ -394,6 +394,16 @@ pub struct Grammar {
     n_rules: usize,
 }
 
+/// The optional space written after a key's `:` and after each `,` between members or items.
+///
+/// Models trained on JSON write `{"name": "Jason", "age": 30}`; a grammar that forbids those
+/// spaces rejects their most likely next token, and a worse one wins (measured with
+/// `peer_bench --variants`: Qwen2.5-0.5B wrote `{"name":", Maria Garcia"}` and `{"people":[]}`
+/// under compact JSON, and 13/15 cases correct instead of 9/15 with this space allowed;
+/// SmolLM2-135M 8/15 instead of 5/15). At most one space, never a run of whitespace: unbounded
+/// whitespace is a place for a model to loop. Compact answers stay valid, since it is optional.
+pub const SPACE: &str = "\" \"?";
+
 /// The rule body of a JSON string's characters: anything but `"`, `\` and control characters,
 /// or a JSON escape. `\u` escapes of surrogates only come in valid pairs, because `serde_json`
 /// rejects lone surrogates.
@@ -894,6 +904,8 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
                     .raw(open)
                     .text(&item)
                     .raw(" ( \",\" ")
+                    .raw(SPACE)
+                    .raw(" ")
                     .text(&item)
                     .raw(" )");
                 let rmin = if min == 0 { 0 } else { min - 1 };

@@ -80,8 +80,8 @@ fn user_detail_grammar() {
             "jhex ::= [0-9a-fA-F]\n",
             "u8 ::= [0-9] | [1-9] [0-9] | \"1\" [0-9]{2} | \"2\" [0-4] [0-9] | \"25\" [0-5]\n",
             "UserDetail-9dcbe5-age ::= ( [0-9] | [1-9] [0-9] | \"1\" [0-4] [0-9] | \"150\" )\n",
-            "UserDetail-9dcbe5 ::= \"{\\\"name\\\":\" string \",\\\"age\\\":\" UserDetail-9dcbe5-age \"}\"\n",
-            "UserDetail-9dcbe5-mc ::= \",\\\"name\\\":\" string \",\\\"age\\\":\" UserDetail-9dcbe5-age\n",
+            "UserDetail-9dcbe5 ::= \"{\\\"name\\\":\" \" \"? string \",\" \" \"? \"\\\"age\\\":\" \" \"? UserDetail-9dcbe5-age \"}\"\n",
+            "UserDetail-9dcbe5-mc ::= \",\" \" \"? \"\\\"name\\\":\" \" \"? string \",\" \" \"? \"\\\"age\\\":\" \" \"? UserDetail-9dcbe5-age\n",
         )
     );
     check_language::<UserDetail>(
@@ -89,14 +89,32 @@ fn user_detail_grammar() {
             r#"{"name":"Jason","age":30}"#,
             r#"{"name":"","age":150}"#,
             r#"{"name":"a\"b","age":0}"#,
+            // The layout models write: one optional space after `:` and `,`.
+            r#"{"name": "Jason", "age": 30}"#,
+            r#"{"name": "Jason","age":30}"#,
         ],
         &[
             r#"{"name":"Jason","age":151}"#,
             r#"{"age":30,"name":"Jason"}"#,
             r#"{"name":"Jason"}"#,
-            r#"{"name":"J", "age":3}"#,
+            // At most one space, and only after `:` and `,`.
+            r#"{"name":"J",  "age":3}"#,
+            r#"{"name":  "J","age":3}"#,
+            r#"{ "name":"J","age":3}"#,
+            r#"{"name" :"J","age":3}"#,
+            r#"{"name":"J","age":3 }"#,
         ],
     );
+}
+
+#[test]
+fn the_derive_writes_the_optional_space_as_core_does() {
+    // The derive spells `grammar::SPACE` itself (it writes rule text, not Rust that names the
+    // constant): both must agree, or derived types and containers would disagree on layout.
+    let space = instructor_core::__private::grammar::SPACE;
+    let rule = &own_rules::<UserDetail>("UserDetail-9dcbe5 ")[0];
+    assert_eq!(rule.matches(space).count(), 3, "{rule}");
+    assert!(<Vec<u8> as ResponseModel>::GBNF.contains(space));
 }
 
 #[test]
@@ -184,11 +202,11 @@ fn optional_fields_grammar() {
     assert_eq!(
         own_rules::<Filter>("Filter-"),
         [
-            r#"Filter-f46f5d ::= "{" ( "\"query\":" string Filter-f46f5d-t2 | "\"limit\":" u8 Filter-f46f5d-t3 | "\"since\":" opt-bool Filter-f46f5d-t4 ) "}""#,
-            r#"Filter-f46f5d-t2 ::= ( ",\"limit\":" u8 )? Filter-f46f5d-t3"#,
-            r#"Filter-f46f5d-t3 ::= ",\"since\":" opt-bool Filter-f46f5d-t4"#,
-            r#"Filter-f46f5d-t4 ::= ( ",\"tags\":" vec-string )?"#,
-            r#"Filter-f46f5d-mc ::= ( ",\"query\":" string )? ( ",\"limit\":" u8 )? ",\"since\":" opt-bool ( ",\"tags\":" vec-string )?"#,
+            r#"Filter-f46f5d ::= "{" ( "\"query\":" " "? string Filter-f46f5d-t2 | "\"limit\":" " "? u8 Filter-f46f5d-t3 | "\"since\":" " "? opt-bool Filter-f46f5d-t4 ) "}""#,
+            r#"Filter-f46f5d-t2 ::= ( "," " "? "\"limit\":" " "? u8 )? Filter-f46f5d-t3"#,
+            r#"Filter-f46f5d-t3 ::= "," " "? "\"since\":" " "? opt-bool Filter-f46f5d-t4"#,
+            r#"Filter-f46f5d-t4 ::= ( "," " "? "\"tags\":" " "? vec-string )?"#,
+            r#"Filter-f46f5d-mc ::= ( "," " "? "\"query\":" " "? string )? ( "," " "? "\"limit\":" " "? u8 )? "," " "? "\"since\":" " "? opt-bool ( "," " "? "\"tags\":" " "? vec-string )?"#,
         ]
     );
     check_language::<Filter>(
@@ -224,7 +242,7 @@ struct Nothing {}
 fn all_optional_and_empty_objects() {
     assert_eq!(
         own_rules::<Settings>("Settings-")[0],
-        r#"Settings-cbad61 ::= "{" ( "\"verbose\":" bool Settings-cbad61-t2 | "\"level\":" u8 )? "}""#
+        r#"Settings-cbad61 ::= "{" ( "\"verbose\":" " "? bool Settings-cbad61-t2 | "\"level\":" " "? u8 )? "}""#
     );
     check_language::<Settings>(
         &[
@@ -294,7 +312,7 @@ fn externally_tagged_grammar() {
     assert_eq!(
         own_rules::<External>("External-"),
         [
-            r#"External-0f9f8f ::= "\"Empty\"" | "{\"Circle\":" u8 "}" | "{\"Line\":[" Point-7982f1 "," Point-7982f1 "]}" | "{\"Box\":{\"w\":" u8 ( ",\"h\":" u8 )? "}}""#
+            r#"External-0f9f8f ::= "\"Empty\"" | "{\"Circle\":" " "? u8 "}" | "{\"Line\":" " "? "[" Point-7982f1 "," " "? Point-7982f1 "]}" | "{\"Box\":" " "? "{\"w\":" " "? u8 ( "," " "? "\"h\":" " "? u8 )? "}}""#
         ]
     );
     check_language::<External>(
@@ -314,7 +332,7 @@ fn internally_tagged_grammar() {
     assert_eq!(
         own_rules::<Internal>("Internal-"),
         [
-            r#"Internal-9b53da ::= "{\"kind\":\"Empty\"}" | "{\"kind\":\"At\"" Point-7982f1-mc "}" | "{\"kind\":\"Box\",\"w\":" u8 ( ",\"h\":" u8 )? "}""#
+            r#"Internal-9b53da ::= "{\"kind\":" " "? "\"Empty\"}" | "{\"kind\":" " "? "\"At\"" Point-7982f1-mc "}" | "{\"kind\":" " "? "\"Box\"," " "? "\"w\":" " "? u8 ( "," " "? "\"h\":" " "? u8 )? "}""#
         ]
     );
     check_language::<Internal>(
@@ -345,7 +363,7 @@ fn adjacently_tagged_grammar() {
     assert_eq!(
         own_rules::<Adjacent>("Adjacent-"),
         [
-            r#"Adjacent-64a24a ::= "{\"t\":\"Empty\"}" | "{\"t\":\"Circle\",\"c\":" u8 "}" | "{\"t\":\"Line\",\"c\":[" Point-7982f1 "," Point-7982f1 "]}" | "{\"t\":\"Box\",\"c\":{\"w\":" u8 "}}""#
+            r#"Adjacent-64a24a ::= "{\"t\":" " "? "\"Empty\"}" | "{\"t\":" " "? "\"Circle\"," " "? "\"c\":" " "? u8 "}" | "{\"t\":" " "? "\"Line\"," " "? "\"c\":" " "? "[" Point-7982f1 "," " "? Point-7982f1 "]}" | "{\"t\":" " "? "\"Box\"," " "? "\"c\":" " "? "{\"w\":" " "? u8 "}}""#
         ]
     );
     check_language::<Adjacent>(
@@ -362,7 +380,7 @@ fn adjacently_tagged_grammar() {
 fn untagged_grammar() {
     assert_eq!(
         own_rules::<Untagged>("Untagged-"),
-        [r#"Untagged-27b635 ::= "null" | u8 | "[" bool "," bool "]" | "{\"w\":" u8 "}""#]
+        [r#"Untagged-27b635 ::= "null" | u8 | "[" bool "," " "? bool "]" | "{\"w\":" " "? u8 "}""#]
     );
     check_language::<Untagged>(
         &["null", "7", "[true,false]", r#"{"w":1}"#],
@@ -396,14 +414,14 @@ enum Renamed {
 fn renames_follow_serde() {
     let rule = &own_rules::<Renamed>("Renamed-")[0];
     assert!(
-        rule.contains(r#""{\"type\":\"first_one\",\"longName\":" u8 "}""#),
+        rule.contains(r#""{\"type\":" " "? "\"first_one\"," " "? "\"longName\":" " "? u8 "}""#),
         "{rule}"
     );
     assert!(
-        rule.contains(r#""{\"type\":\"second_one\",\"LONG-NAME\":" u8 "}""#),
+        rule.contains(r#""{\"type\":" " "? "\"second_one\"," " "? "\"LONG-NAME\":" " "? u8 "}""#),
         "{rule}"
     );
-    assert!(rule.contains(r#""{\"type\":\"third\"}""#), "{rule}");
+    assert!(rule.contains(r#""{\"type\":" " "? "\"third\"}""#), "{rule}");
     assert!(!rule.contains("Never"), "{rule}");
     check_language::<Renamed>(
         &[

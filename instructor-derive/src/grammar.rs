@@ -92,9 +92,14 @@ enum Piece {
     Lit(String),
     /// A reference to the rule whose `Name` is in this local.
     Rule(Ident),
-    /// Grammar syntax: `(`, `)`, `)?`, `|`.
+    /// Grammar syntax: `(`, `)`, `)?`, `|`, and the optional space [`SPACE`].
     Op(&'static str),
 }
+
+/// The optional space after `:` and `,`: must equal `instructor_core::__private::grammar::SPACE`
+/// (the derive cannot name core's constant inside the rule text it writes; a test in
+/// `instructor-core/tests/derive.rs` checks that the two agree).
+const SPACE: &str = "\" \"?";
 
 /// A rule body under construction; adjacent literals merge.
 #[derive(Default)]
@@ -115,6 +120,12 @@ impl Seq {
 
     fn op(&mut self, op: &'static str) {
         self.0.push(Piece::Op(op));
+    }
+
+    /// The optional space JSON allows after a key's `:` and a separating `,`; see
+    /// `instructor_core::__private::grammar::SPACE` for why at most one.
+    fn space(&mut self) {
+        self.0.push(Piece::Op(SPACE));
     }
 
     fn extend(&mut self, other: Seq) {
@@ -169,9 +180,14 @@ struct Member {
 }
 
 impl Member {
-    /// `"key":value`, with a leading comma when `comma`.
+    /// `"key": value`, with a leading comma when `comma` (each followed by an optional space).
     fn kv(&self, seq: &mut Seq, comma: bool) {
-        seq.lit(&format!("{}{}:", if comma { "," } else { "" }, self.key));
+        if comma {
+            seq.lit(",");
+            seq.space();
+        }
+        seq.lit(&format!("{}:", self.key));
+        seq.space();
         seq.rule(&self.rule);
     }
 
@@ -416,6 +432,7 @@ impl<'a> Gen<'a> {
         for (i, f) in fields.into_iter().enumerate() {
             if i > 0 {
                 seq.lit(",");
+                seq.space();
             }
             let r = self.value(f, prefix);
             seq.rule(&r);
@@ -499,12 +516,15 @@ impl<'a> Gen<'a> {
                         alt.lit(&name);
                     } else {
                         alt.lit(&format!("{{{name}:"));
+                        alt.space();
                         alt.extend(self.content(v, &prefix));
                         alt.lit("}");
                     }
                 }
                 Repr::Internal { tag } => {
-                    alt.lit(&format!("{{{}:{name}", json_string(tag)));
+                    alt.lit(&format!("{{{}:", json_string(tag)));
+                    alt.space();
+                    alt.lit(&name);
                     match v.shape.style {
                         Style::Named => {
                             let members = self.members(&v.shape, &prefix);
@@ -524,9 +544,14 @@ impl<'a> Gen<'a> {
                     alt.lit("}");
                 }
                 Repr::Adjacent { tag, content } => {
-                    alt.lit(&format!("{{{}:{name}", json_string(tag)));
+                    alt.lit(&format!("{{{}:", json_string(tag)));
+                    alt.space();
+                    alt.lit(&name);
                     if v.shape.style != Style::Unit {
-                        alt.lit(&format!(",{}:", json_string(content)));
+                        alt.lit(",");
+                        alt.space();
+                        alt.lit(&format!("{}:", json_string(content)));
+                        alt.space();
                         alt.extend(self.content(v, &prefix));
                     }
                     alt.lit("}");
