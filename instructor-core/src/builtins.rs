@@ -1,7 +1,7 @@
 //! [`ResponseModel`] for the standard types: the leaves and containers user types compose.
 //!
-//! Each impl's grammar matches exactly the compact JSON that `serde_json` writes for the type
-//! and accepts back (integers bounded to the type's range, strings without raw control
+//! Each impl's grammar matches exactly the JSON that `serde_json` writes for the type, plus at
+//! most one space after each `:` and `,` ([`grammar::SPACE`]), and accepts back (integers bounded to the type's range, strings without raw control
 //! characters, surrogate escapes only in pairs), and its schema describes the same language.
 
 use std::collections::{BTreeMap, HashMap};

@@ -6,9 +6,10 @@
 //! defines the type's own rules from bodies built piece by piece. The macro never needs to know
 //! a field type's grammar; it only names the rule that matches it.
 //!
-//! The JSON is compact (no whitespace) with keys in declaration order, and adjacent literals are
-//! merged (`"{\"name\":" string ",\"age\":" age "}"`) so speculative drafting sees long fixed
-//! runs. Optional members use comma-prefixed tails so that no comma can dangle and no choice is
+//! Keys come in declaration order, with at most one optional space after each `:` and `,`
+//! (`SPACE`, the same text as core's `grammar::SPACE`: the layout models write), and adjacent
+//! literals are merged (`"{\"name\":" " "? string "," " "? "\"age\":" " "? age "}"`) so
+//! speculative drafting sees the longest fixed runs. Optional members use comma-prefixed tails so that no comma can dangle and no choice is
 //! ambiguous (see [`Gen::object`]).
 
 use std::collections::HashSet;

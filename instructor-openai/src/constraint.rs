@@ -24,8 +24,8 @@ use serde_json::{json, Map, Value};
 /// llama.cpp backend runs, with the key order and integer bounds built in.
 ///
 /// Measured on llama-cpp-python's server 0.3.36 with the default model (this crate's
-/// `tests/server.rs`): `grammar` is honoured exactly (compact JSON, keys in declaration
-/// order); `json_object` with a schema is honoured too (spaced JSON, keys sorted), though
+/// `tests/server.rs`): `grammar` is honoured exactly (keys in declaration
+/// order, at most one space after `:` and `,`); `json_object` with a schema is honoured too (spaced JSON, keys sorted), though
 /// for one list prompt the model answered `[ ]` where the grammar got every item; the
 /// `json_schema` response format is rejected with HTTP 500 (`response_format.type` must be
 /// `'text'` or `'json_object'`).
