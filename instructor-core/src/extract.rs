@@ -144,7 +144,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     ) -> PartialStream<'l, T, L> {
         PartialStream {
             llm: self.llm,
-            conversation: self.conversation::<T>(messages),
+            conversation: self.conversation::<T>(messages, T::DESCRIPTION),
             gbnf: T::GBNF,
             schema: crate::json_schema::<T>(),
             max_tokens: self.max_tokens,
@@ -170,7 +170,8 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         ItemStream {
             llm: self.llm,
             conversation: {
-                let mut c = self.conversation::<Vec<T>>(&[Message::user(prompt)]);
+                // A list's description is its items' (`Vec<T>` has none of its own).
+                let mut c = self.conversation::<Vec<T>>(&[Message::user(prompt)], T::DESCRIPTION);
                 if let Some(system) = c.first_mut() {
                     system.content.push_str(LIST_INSTRUCTION);
                 }
@@ -192,7 +193,11 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         }
     }
 
-    fn conversation<T: ResponseModel>(&self, messages: &[Message]) -> Vec<Message> {
+    fn conversation<T: ResponseModel>(
+        &self,
+        messages: &[Message],
+        description: Option<&str>,
+    ) -> Vec<Message> {
         let (instruction, rest) = match messages.split_first() {
             Some((first, rest)) if first.role == crate::Role::System => {
                 (first.content.as_str(), rest)
@@ -207,7 +212,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         let mut out = Vec::with_capacity(rest.len() + 1);
         out.push(system_message(
             instruction,
-            T::DESCRIPTION,
+            description,
             &crate::json_schema::<T>(),
         ));
         out.extend_from_slice(rest);

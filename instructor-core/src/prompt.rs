@@ -40,19 +40,18 @@ pub fn system_message(
     Message::system(text)
 }
 
-/// The described properties of the top-level object (following a `$ref` into `$defs`).
+/// The described properties of the top-level object, or of a list's items: the object itself,
+/// or the user type a `$ref` names. Definitions live in the root's `$defs`, never next to the
+/// `$ref` (a list's `items` is a bare `{"$ref": ...}`).
 fn field_descriptions(schema: &serde_json::Value) -> Vec<(String, String)> {
+    let defs = schema.get("$defs");
     // A list's fields are its items'.
-    let schema = schema
+    let mut object = schema
         .get("items")
         .filter(|_| schema.get("type") == Some(&"array".into()))
         .unwrap_or(schema);
-    let mut object = schema;
-    if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
-        if let Some(def) = r
-            .strip_prefix("#/$defs/")
-            .and_then(|k| schema.get("$defs")?.get(k))
-        {
+    if let Some(r) = object.get("$ref").and_then(|r| r.as_str()) {
+        if let Some(def) = r.strip_prefix("#/$defs/").and_then(|k| defs?.get(k)) {
             object = def;
         }
     }
