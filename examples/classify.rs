@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         let review = Review::extract(
             &llama,
-            &format!("Classify the sentiment of this review: {text}"),
+            format!("Classify the sentiment of this review: {text}"),
         )?;
         println!("{:<50} -> {:?}", text, review.sentiment);
     }

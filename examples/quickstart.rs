@@ -12,7 +12,7 @@
 //!               response_model=UserDetail)
 //! print(user)
 //! ```
-use instructor_core::{Extractor, Message, ResponseModel};
+use instructor_core::{Extractor, ResponseModel};
 use instructor_llama::{ChatTemplate, Llama};
 
 #[derive(Debug, serde::Deserialize, ResponseModel)]
@@ -32,9 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let create = Extractor::new(&llama).max_retries(3);
 
-    let user: UserDetail = create
-        .extract_messages(&[Message::user("Extract `Jason is 30 years old`")])?
-        .value;
+    let user: UserDetail = create.extract("Extract `Jason is 30 years old`")?;
 
     println!("{user:?}");
     Ok(())

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for step in Profile::extract_stream(&llama, text) {
         match step? {
             StreamEvent::Partial(p) => println!("{p:?}"),
-            StreamEvent::Retry(a) => println!("retrying: {}", a.errors.join("; ")),
+            StreamEvent::Retry(a) => println!("retrying: {}", a.error_messages().join("; ")),
             StreamEvent::Done(done) => println!("final: {:?}", done.value),
         }
     }

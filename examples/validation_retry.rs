@@ -31,7 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         Ok(done) => {
             for (i, a) in done.report.failed_attempts.iter().enumerate() {
-                println!("attempt {}: {} -> {}", i + 1, a.output, a.errors.join("; "));
+                println!(
+                    "attempt {}: {} -> {}",
+                    i + 1,
+                    a.output,
+                    a.error_messages().join("; ")
+                );
             }
             println!(
                 "attempt {}: {} -> valid",
@@ -42,7 +47,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(Error::RetriesExhausted { attempts, .. }) => {
             for (i, a) in attempts.iter().enumerate() {
-                println!("attempt {}: {} -> {}", i + 1, a.output, a.errors.join("; "));
+                println!(
+                    "attempt {}: {} -> {}",
+                    i + 1,
+                    a.output,
+                    a.error_messages().join("; ")
+                );
             }
             println!("the model never wrote the name in capitals");
         }

@@ -13,26 +13,33 @@
 //! generic impls need it.
 
 pub mod builtins;
-pub mod error;
-pub mod extract;
+mod error;
+mod extractor;
 pub mod grammar;
-pub mod llm;
-pub mod model;
+mod input;
+mod item_stream;
+mod llm;
+mod model;
 pub mod partial;
+mod partial_stream;
 pub mod prompt;
+mod report;
 pub mod schema;
-pub mod validate;
+mod session;
+mod validate;
 
-pub use error::{Attempt, Error, LlmError};
-pub use extract::{
-    Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent, StreamRef,
-};
+pub use error::Error;
+pub use extractor::Extractor;
+pub use input::Prompt;
+pub use item_stream::{ItemEvent, ItemReports, ItemStream};
 pub use llm::{
-    Chunk, Completion, FinishReason, Llm, LoopCut, LoopKind, Message, Request, Role, Sampling,
-    TokenStream, Usage,
+    Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request, Role,
+    Sampling, TokenStream, Usage,
 };
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};
+pub use partial_stream::{PartialStream, StreamEvent, StreamRef};
+pub use report::{Attempt, Extraction, Report};
 pub use validate::{validate, validate_with_context, FieldError, Validate, Validator};
 
 /// `#[derive(ResponseModel)]`: see the [`ResponseModel`] trait.
@@ -46,7 +53,8 @@ pub mod __private {
     };
     pub use crate::schema;
     pub use crate::validate::{
-        check_fn, check_items, check_length, check_pattern, check_range, Bound, PathSeg,
+        check_fn, check_items, check_length, check_pattern, check_range, Bound, Measure, Measured,
+        PathSeg,
     };
     pub use serde;
     pub use serde_json;

@@ -1,12 +1,11 @@
 //! The backend interface: what the extraction loop asks of a language model.
 //!
 //! This module owns the [`Llm`] trait and the plain data that crosses it (messages, sampling
-//! settings, generation requests, usage figures). It must stay free of any backend's types:
-//! the llama.cpp backend and an HTTP backend both implement it.
+//! settings, generation requests, usage figures, the backend's errors). It must stay free of any
+//! backend's types: the llama.cpp backend and an HTTP backend both implement it.
 
 use std::time::Duration;
 
-use crate::error::LlmError;
 use crate::partial::Seg;
 
 /// Who said a [`Message`].
@@ -74,7 +73,14 @@ impl Message {
 ///
 /// The default is greedy decoding (temperature 0), which is what extraction wants: the most
 /// likely valid answer, reproducibly.
+///
+/// ```
+/// use instructor_core::Sampling;
+/// let s = Sampling::default().temperature(0.7).top_p(0.9).seed(42);
+/// assert!(!s.is_greedy());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Sampling {
     /// 0.0 means greedy (argmax). Higher values flatten the distribution.
     pub temperature: f32,
@@ -96,6 +102,27 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// Sets the temperature (0 is greedy).
+    #[must_use]
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.temperature = temperature;
+        self
+    }
+
+    /// Sets the nucleus threshold.
+    #[must_use]
+    pub fn top_p(mut self, top_p: f32) -> Self {
+        self.top_p = top_p;
+        self
+    }
+
+    /// Sets the seed.
+    #[must_use]
+    pub fn seed(mut self, seed: u32) -> Self {
+        self.seed = seed;
+        self
+    }
+
     /// True when the next token is always the most likely one.
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0
@@ -195,7 +222,16 @@ pub enum FinishReason {
 }
 
 /// What one generation (or a whole extraction, summed) cost.
+///
+/// Backends outside this crate fill it in with the setters:
+///
+/// ```
+/// use instructor_core::Usage;
+/// let u = Usage::default().prompt_tokens(10).prompt_tokens_evaluated(4).completion_tokens(3);
+/// assert_eq!((u.prompt_tokens, u.completion_tokens), (10, 3));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: u64,
@@ -219,6 +255,69 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Sets the tokens in the prompt.
+    #[must_use]
+    pub fn prompt_tokens(mut self, prompt_tokens: u64) -> Self {
+        self.prompt_tokens = prompt_tokens;
+        self
+    }
+
+    /// Sets the prompt tokens actually evaluated.
+    #[must_use]
+    pub fn prompt_tokens_evaluated(mut self, prompt_tokens_evaluated: u64) -> Self {
+        self.prompt_tokens_evaluated = prompt_tokens_evaluated;
+        self
+    }
+
+    /// Sets the tokens generated.
+    #[must_use]
+    pub fn completion_tokens(mut self, completion_tokens: u64) -> Self {
+        self.completion_tokens = completion_tokens;
+        self
+    }
+
+    /// Sets the draft tokens proposed.
+    #[must_use]
+    pub fn draft_tokens(mut self, draft_tokens: u64) -> Self {
+        self.draft_tokens = draft_tokens;
+        self
+    }
+
+    /// Sets the draft tokens accepted.
+    #[must_use]
+    pub fn draft_tokens_accepted(mut self, draft_tokens_accepted: u64) -> Self {
+        self.draft_tokens_accepted = draft_tokens_accepted;
+        self
+    }
+
+    /// Sets the time spent evaluating the prompt.
+    #[must_use]
+    pub fn prompt_time(mut self, prompt_time: Duration) -> Self {
+        self.prompt_time = prompt_time;
+        self
+    }
+
+    /// Sets the time spent generating.
+    #[must_use]
+    pub fn generation_time(mut self, generation_time: Duration) -> Self {
+        self.generation_time = generation_time;
+        self
+    }
+
+    /// Sets the count of repetition loops cut.
+    #[must_use]
+    pub fn loops_cut(mut self, loops_cut: u64) -> Self {
+        self.loops_cut = loops_cut;
+        self
+    }
+
+    /// Sets the generated tokens dropped with cut loops.
+    #[must_use]
+    pub fn tokens_dropped(mut self, tokens_dropped: u64) -> Self {
+        self.tokens_dropped = tokens_dropped;
+        self
+    }
+
     /// Adds another generation's figures to these.
     pub fn add(&mut self, other: &Usage) {
         self.prompt_tokens += other.prompt_tokens;
@@ -390,4 +489,64 @@ pub struct Completion {
     pub finish: FinishReason,
     /// What it cost.
     pub usage: Usage,
+}
+
+/// A failure inside a backend (model loading, context, decoding, transport).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// The model file could not be found or loaded.
+    #[error("could not load the model: {0}")]
+    ModelLoad(String),
+    /// The prompt plus `max_tokens` does not fit in the context window.
+    #[error("the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) exceeds the context size ({n_ctx} tokens); shorten the prompt, lower max_tokens or raise n_ctx")]
+    ContextOverflow {
+        /// Tokens in the rendered prompt.
+        prompt_tokens: usize,
+        /// The requested generation budget.
+        max_tokens: u32,
+        /// The context window.
+        n_ctx: u32,
+    },
+    /// The grammar was rejected by the backend.
+    #[error("the backend rejected the grammar: {0}")]
+    Grammar(String),
+    /// Anything else the backend reports.
+    #[error("{0}")]
+    Backend(String),
+    /// The backend's settings are unusable (a malformed URL, an unset API-key variable, a
+    /// missing cargo feature); nothing was sent.
+    #[error("invalid backend configuration: {0}")]
+    Config(String),
+    /// A remote backend could not be reached: the connection was refused or reset before any
+    /// answer, or the host name did not resolve.
+    #[error("could not connect to {url}: {message}; is the server running and the URL right?")]
+    Connect {
+        /// The address that was tried (credentials never included).
+        url: String,
+        /// What failed, for example "connection refused".
+        message: String,
+    },
+    /// A remote backend answered with an HTTP error status.
+    #[error("the server answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code, 400 to 599 (or a redirect the backend does not follow).
+        status: u16,
+        /// The server's own explanation (from its JSON error body, or its raw text, shortened).
+        message: String,
+    },
+    /// A remote backend took longer than a configured time limit.
+    #[error("timed out {during} {url} after {limit:?}; raise the timeout or check the server")]
+    Timeout {
+        /// The address that was called (credentials never included).
+        url: String,
+        /// What was under way, for example "connecting to".
+        during: String,
+        /// The limit that was reached.
+        limit: std::time::Duration,
+    },
+    /// A remote backend's answer broke the protocol: malformed JSON, no choices, or a stream
+    /// cut off before it ended.
+    #[error("invalid answer from the server: {0}")]
+    Protocol(String),
 }

@@ -7,11 +7,11 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::extract::{Extractor, ItemStream, PartialStream};
 use crate::grammar::{Grammar, Text, CAP};
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
 use crate::{Error, Llm};
+use crate::{Extractor, ItemStream, PartialStream, Prompt};
 
 /// A type that can be extracted from a language model's output.
 ///
@@ -76,20 +76,28 @@ pub trait ResponseModel: DeserializeOwned + Sized + 'static {
         let _ = v;
     }
 
-    /// Extracts a validated value from `prompt` with default options (3 attempts, greedy).
+    /// Extracts a validated value from a prompt or a conversation with default options
+    /// (3 attempts, greedy).
     ///
     /// For other options use [`Extractor`].
-    fn extract<L: Llm + ?Sized>(llm: &L, prompt: &str) -> Result<Self, Error> {
+    fn extract<L: Llm + ?Sized>(llm: &L, prompt: impl Into<Prompt>) -> Result<Self, Error> {
         Extractor::new(llm).extract(prompt)
     }
 
     /// Streams partial values of this type from `prompt`, then the validated value.
-    fn extract_stream<'l, L: Llm + ?Sized>(llm: &'l L, prompt: &str) -> PartialStream<'l, Self, L> {
+    fn extract_stream<'l, L: Llm + ?Sized>(
+        llm: &'l L,
+        prompt: impl Into<Prompt>,
+    ) -> PartialStream<'l, Self, L> {
         Extractor::new(llm).extract_stream(prompt)
     }
 
-    /// Streams a list of values of this type from `prompt`, each item as soon as it is complete.
-    fn extract_iter<'l, L: Llm + ?Sized>(llm: &'l L, prompt: &str) -> ItemStream<'l, Self, L> {
+    /// Streams a list of values of this type from `prompt`, each item as soon as it is complete
+    /// (see [`Extractor::extract_iter`]: invalid items are reported, not retried).
+    fn extract_iter<'l, L: Llm + ?Sized>(
+        llm: &'l L,
+        prompt: impl Into<Prompt>,
+    ) -> ItemStream<'l, Self, L> {
         Extractor::new(llm).extract_iter(prompt)
     }
 }

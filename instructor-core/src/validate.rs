@@ -30,6 +30,16 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// An error at `path` (`items[1].quantity`; empty for the whole value).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {

@@ -60,11 +60,9 @@ impl TokenStream for Replay {
     fn finish(&self) -> (FinishReason, Usage) {
         (
             self.finish,
-            Usage {
-                prompt_tokens: 10,
-                completion_tokens: self.completion_tokens,
-                ..Usage::default()
-            },
+            Usage::default()
+                .prompt_tokens(10)
+                .completion_tokens(self.completion_tokens),
         )
     }
 }
@@ -145,7 +143,7 @@ fn validation_failure_is_sent_back_and_fixed() {
     assert_eq!(got.report.attempts(), 2);
     assert_eq!(got.report.failed_attempts[0].output, "7");
     assert_eq!(
-        got.report.failed_attempts[0].errors,
+        got.report.failed_attempts[0].error_messages(),
         vec!["7 is odd; it must be even".to_string()]
     );
     assert_eq!(
@@ -166,7 +164,9 @@ fn invalid_json_is_an_attempt_error_not_a_crash() {
         .extract_with_report::<Even>("n")
         .unwrap();
     assert_eq!(got.value, Even(4));
-    assert!(got.report.failed_attempts[0].errors[0].contains("not valid JSON"));
+    assert!(got.report.failed_attempts[0].errors[0]
+        .to_string()
+        .contains("not valid JSON"));
 }
 
 #[test]
@@ -239,9 +239,7 @@ fn truncation_after_a_failed_attempt_keeps_that_attempt_and_all_usage() {
 fn a_leading_system_message_replaces_the_default_instruction() {
     let llm = Scripted::new(&["2"]);
     let messages = [Message::system("Only even numbers."), Message::user("n")];
-    Extractor::new(&llm)
-        .extract_messages::<Even>(&messages)
-        .unwrap();
+    Extractor::new(&llm).extract::<Even>(&messages).unwrap();
     let sent = &llm.requests()[0];
     assert!(sent[0].content.starts_with("Only even numbers."));
     assert_eq!(sent.len(), 2);

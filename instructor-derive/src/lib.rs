@@ -121,7 +121,7 @@ fn response_model(model: &Input<'_>, input: &DeriveInput) -> TokenStream {
         impl_generics_src
             .make_where_clause()
             .predicates
-            .push(parse_quote!(#ty: ::instructor_core::validate::Measure));
+            .push(parse_quote!(#ty: ::instructor_core::__private::Measure));
     }
     let (impl_generics, ty_generics, where_clause) = impl_generics_src.split_for_impl();
 

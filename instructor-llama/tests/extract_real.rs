@@ -2,9 +2,12 @@
 //! validate → re-ask, streaming of partial values and of list items, and the errors a user
 //! can meet.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use instructor_core::{Error, Extractor, LlmError, ResponseModel, StreamEvent};
+use instructor_core::{
+    Chunk, Error, Extractor, FinishReason, Llm, LlmError, LoopCut, Request, ResponseModel,
+    StreamEvent, TokenStream, Usage,
+};
 use instructor_llama::Llama;
 
 fn llama() -> &'static Llama {
@@ -38,9 +41,53 @@ struct Rejected {
     name: String,
 }
 
+/// Forwards to a model and keeps what each generation cost, in order.
+struct PerGeneration<'m> {
+    llm: &'m Llama,
+    usages: Arc<Mutex<Vec<Usage>>>,
+}
+
+struct Recorded<'a> {
+    inner: Box<dyn TokenStream + 'a>,
+    usages: Arc<Mutex<Vec<Usage>>>,
+}
+
+impl TokenStream for Recorded<'_> {
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
+        self.inner.next_chunk()
+    }
+    fn finish(&self) -> (FinishReason, Usage) {
+        let (finish, usage) = self.inner.finish();
+        self.usages.lock().unwrap().push(usage);
+        (finish, usage)
+    }
+    fn loops_cut(&self) -> &[LoopCut] {
+        self.inner.loops_cut()
+    }
+}
+
+impl Llm for PerGeneration<'_> {
+    fn generate<'a>(
+        &'a self,
+        request: &Request<'_>,
+    ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
+        Ok(Box::new(Recorded {
+            inner: self.llm.generate(request)?,
+            usages: Arc::clone(&self.usages),
+        }))
+    }
+}
+
 #[test]
 fn a_validator_that_rejects_everything_exhausts_retries_and_reuses_the_kv_cache() {
-    let err = Extractor::new(llama())
+    // Its own model: the shared one's pooled contexts are taken by concurrent tests, and this
+    // test counts what each attempt had to evaluate.
+    let model = Llama::load_default().unwrap_or_else(|e| panic!("{e}"));
+    let llm = PerGeneration {
+        llm: &model,
+        usages: Arc::default(),
+    };
+    let err = Extractor::new(&llm)
         .max_retries(3)
         .extract::<Rejected>("Extract the name: `Jason is 30`")
         .unwrap_err();
@@ -55,7 +102,7 @@ fn a_validator_that_rejects_everything_exhausts_retries_and_reuses_the_kv_cache(
             a.output
         );
         assert_eq!(
-            a.errors,
+            a.error_messages(),
             vec!["name: this validator rejects every answer".to_string()]
         );
     }
@@ -66,6 +113,24 @@ fn a_validator_that_rejects_everything_exhausts_retries_and_reuses_the_kv_cache(
         usage.prompt_tokens_evaluated,
         usage.prompt_tokens
     );
+    // Extractor stops pulling as soon as the JSON value is complete, so the answer is only
+    // remembered (with the tokens it was generated as) when the stream is dropped. A retry then
+    // re-sends the conversation, that answer and the re-ask: everything up to and including the
+    // answer is already in the KV cache, so only what follows it (the chat template's turn
+    // markup and the re-ask message) is evaluated. Re-tokenising the answer canonically
+    // instead diverges from the cache inside it and evaluates the answer again.
+    let usages = llm.usages.lock().unwrap().clone();
+    assert_eq!(usages.len(), 3, "{usages:?}");
+    for (before, retry) in usages.iter().zip(&usages[1..]) {
+        let after_answer = retry.prompt_tokens - before.prompt_tokens - before.completion_tokens;
+        assert!(
+            retry.prompt_tokens_evaluated <= after_answer + 1,
+            "a retry evaluated {} prompt tokens; only the {after_answer} after the failed answer \
+             ({} tokens) should be new",
+            retry.prompt_tokens_evaluated,
+            before.completion_tokens,
+        );
+    }
     assert!(err.to_string().contains("rejects every answer"));
 }
 

@@ -279,11 +279,7 @@ fn seeded_temperature_sampling_is_reproducible_and_grammar_valid() {
     let messages = person(PEOPLE[5]);
     let sampled = |seed: u32| {
         let mut r = request(&messages, Some(PERSON_CITY), 64);
-        r.sampling = Sampling {
-            temperature: 1.2,
-            top_p: 0.9,
-            seed,
-        };
+        r.sampling = Sampling::default().temperature(1.2).top_p(0.9).seed(seed);
         llm().complete(&r).unwrap()
     };
     let mut texts = Vec::new();

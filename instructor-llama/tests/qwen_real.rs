@@ -186,7 +186,10 @@ fn a_rejected_first_answer_is_re_asked_and_the_second_accepted() {
     eprintln!("{:?} / {}", done.report.failed_attempts, done.report.raw);
     assert_eq!(done.report.attempts(), 2);
     let first = &done.report.failed_attempts[0];
-    assert_eq!(first.errors, vec!["name: write the name again".to_string()]);
+    assert_eq!(
+        first.error_messages(),
+        vec!["name: write the name again".to_string()]
+    );
     assert!(
         serde_json::from_str::<serde_json::Value>(&first.output).is_ok(),
         "{}",

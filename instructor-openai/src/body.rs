@@ -66,11 +66,7 @@ mod tests {
             .grammar("root ::= [0-9]+")
             .json_schema(&schema)
             .max_tokens(7)
-            .sampling(Sampling {
-                temperature: 0.5,
-                top_p: 0.25,
-                seed: 42,
-            });
+            .sampling(Sampling::default().temperature(0.5).top_p(0.25).seed(42));
         let settings = BodySettings {
             model,
             constraint: Constraint::Grammar,

@@ -226,10 +226,7 @@ impl Llm for OpenAi {
         let answer = parse_answer(&body, &self.endpoint)?;
         let usage = match answer.usage {
             Some(server) => server.usage(Duration::ZERO, elapsed),
-            None => instructor_core::Usage {
-                generation_time: elapsed,
-                ..Default::default()
-            },
+            None => instructor_core::Usage::default().generation_time(elapsed),
         };
         Ok(Completion {
             text: answer.text,

@@ -37,14 +37,12 @@ impl ServerUsage {
 
     /// Into the backend-neutral figures, with client-side timings.
     pub(crate) fn usage(self, prompt_time: Duration, generation_time: Duration) -> Usage {
-        Usage {
-            prompt_tokens: self.prompt_tokens,
-            prompt_tokens_evaluated: self.prompt_tokens.saturating_sub(self.cached_tokens),
-            completion_tokens: self.completion_tokens,
-            prompt_time,
-            generation_time,
-            ..Usage::default()
-        }
+        Usage::default()
+            .prompt_tokens(self.prompt_tokens)
+            .prompt_tokens_evaluated(self.prompt_tokens.saturating_sub(self.cached_tokens))
+            .completion_tokens(self.completion_tokens)
+            .prompt_time(prompt_time)
+            .generation_time(generation_time)
     }
 }
 

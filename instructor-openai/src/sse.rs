@@ -218,12 +218,10 @@ impl<R: BufRead> TokenStream for SseStream<R> {
         let generation_time = end.saturating_duration_since(first);
         let usage = match self.server_usage {
             Some(server) => server.usage(prompt_time, generation_time),
-            None => Usage {
-                completion_tokens: self.content_chunks,
-                prompt_time,
-                generation_time,
-                ..Usage::default()
-            },
+            None => Usage::default()
+                .completion_tokens(self.content_chunks)
+                .prompt_time(prompt_time)
+                .generation_time(generation_time),
         };
         (self.finish.unwrap_or(FinishReason::Stop), usage)
     }

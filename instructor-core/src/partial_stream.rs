@@ -1,0 +1,204 @@
+//! Streaming one value: partial snapshots as tokens arrive, re-asks on a failed check, then
+//! the validated value. The per-token work is the partial parser's (`partial.rs`); the
+//! attempts, requests and report are the session's (`session.rs`).
+
+use crate::error::Error;
+use crate::llm::{Chunk, FinishReason, Llm, TokenStream};
+use crate::partial::PartialValue;
+use crate::report::{Attempt, Extraction};
+use crate::session::Session;
+use crate::ResponseModel;
+
+/// One step of a [`PartialStream`].
+#[derive(Debug, Clone)]
+pub enum StreamEvent<T: ResponseModel> {
+    /// A snapshot of the value being written.
+    Partial(T::Partial),
+    /// The attempt failed to validate; the model is being asked again and snapshots restart.
+    Retry(Attempt),
+    /// The final validated value.
+    Done(Box<Extraction<T>>),
+}
+
+/// One step of a [`PartialStream`], borrowing the snapshot instead of cloning it.
+#[derive(Debug)]
+pub enum StreamRef<'s, T: ResponseModel> {
+    /// The current snapshot of the value being written.
+    Partial(&'s T::Partial),
+    /// The attempt failed to validate; snapshots restart with the next attempt.
+    Retry(Attempt),
+    /// The final validated value.
+    Done(Box<Extraction<T>>),
+}
+
+struct Running<'l, T: ResponseModel> {
+    stream: Box<dyn TokenStream + 'l>,
+    partial: PartialValue<T>,
+    /// Set when the JSON value closed and generation was stopped early.
+    stopped_early: bool,
+}
+
+/// Partial values as they are generated, then the validated value (an [`Iterator`]).
+///
+/// Created by [`Extractor::extract_stream`](crate::Extractor::extract_stream).
+pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
+    session: Session<'l, L>,
+    stop_when_complete: bool,
+    current: Option<Running<'l, T>>,
+    finished: bool,
+}
+
+/// What [`PartialStream::step`] produced: a new snapshot (read in place) or an owned event.
+enum Step<T: ResponseModel> {
+    Partial,
+    Retry(Attempt),
+    Done(Box<Extraction<T>>),
+}
+
+impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
+    pub(crate) fn new(session: Session<'l, L>, stop_when_complete: bool) -> Self {
+        Self {
+            session,
+            stop_when_complete,
+            current: None,
+            finished: false,
+        }
+    }
+
+    /// Runs the stream to its end: the validated value and its report.
+    pub(crate) fn run(mut self) -> Result<Extraction<T>, Error> {
+        while let Some(step) = self.next_ref() {
+            if let StreamRef::Done(done) = step? {
+                return Ok(*done);
+            }
+        }
+        // The stream only ends after yielding `Done` or an error.
+        Err(self.session.exhausted())
+    }
+
+    fn start_attempt(&mut self) -> Result<(), Error> {
+        let stream = self.session.start()?;
+        self.current = Some(Running {
+            stream,
+            partial: PartialValue::new(),
+            stopped_early: false,
+        });
+        Ok(())
+    }
+
+    /// Parses and validates the finished attempt: the value, or a queued retry.
+    fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Step<T>, Error> {
+        let finish = self.session.end(run.stream.as_ref());
+        // The generation ends here, before the next attempt starts: a backend that keeps the
+        // answer for the retry's prompt (llama's KV cache) does so when its stream is dropped.
+        drop(run.stream);
+        let raw = run.partial.text().to_owned();
+        if finish == FinishReason::Length && !run.stopped_early && !run.partial.is_complete() {
+            return Err(self.session.truncated(raw));
+        }
+        match self.session.check::<T>(&raw) {
+            Ok(value) => {
+                let report = self.session.report(raw);
+                Ok(Step::Done(Box::new(Extraction { value, report })))
+            }
+            Err(errors) => self.session.retry(raw, errors).map(Step::Retry),
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Step<T>>, Error> {
+        loop {
+            if self.current.is_none() {
+                self.start_attempt()?;
+            }
+            let Some(run) = self.current.as_mut() else {
+                continue;
+            };
+            let chunk = if self.stop_when_complete && run.partial.is_complete() {
+                // The value is closed: the grammar allows nothing but the end, so skip that decode.
+                run.stopped_early = true;
+                None
+            } else {
+                run.stream.next_chunk()
+            };
+            match chunk {
+                Some(chunk) => {
+                    let before = run.partial.events();
+                    match chunk? {
+                        Chunk::Text(text) => {
+                            // Invalid JSON only comes from a backend that ignores the grammar;
+                            // the final parse of the whole attempt reports it and re-asks.
+                            let _invalid = run.partial.push(&text).is_err();
+                        }
+                        Chunk::Rewind(n) => {
+                            // Rare (a cut loop): parse the kept text again from the start.
+                            let mut kept = run.partial.text().to_owned();
+                            Chunk::Rewind(n).apply_to(&mut kept);
+                            run.partial = PartialValue::new();
+                            let _invalid = run.partial.push(&kept).is_err();
+                        }
+                    }
+                    if run.partial.events() != before && run.partial.get().is_some() {
+                        return Ok(Some(Step::Partial));
+                    }
+                }
+                None => {
+                    let Some(run) = self.current.take() else {
+                        continue;
+                    };
+                    return self.finish_attempt(run).map(Some);
+                }
+            }
+        }
+    }
+
+    /// Like [`Iterator::next`], but lends the snapshot instead of cloning it, so the cost of a
+    /// token stays independent of the output's length even for large values.
+    ///
+    /// ```no_run
+    /// # fn demo(llm: &impl instructor_core::Llm) -> Result<(), instructor_core::Error> {
+    /// use instructor_core::{Extractor, StreamRef};
+    /// let mut stream = Extractor::new(llm).extract_stream::<Vec<String>>("List three colours");
+    /// while let Some(step) = stream.next_ref() {
+    ///     if let StreamRef::Partial(words) = step? {
+    ///         println!("{} so far", words.len());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<StreamRef<'_, T>, Error>> {
+        if self.finished {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(Step::Partial)) => {
+                let snapshot = self.current.as_ref().and_then(|run| run.partial.get())?;
+                Some(Ok(StreamRef::Partial(snapshot)))
+            }
+            Ok(Some(Step::Retry(a))) => Some(Ok(StreamRef::Retry(a))),
+            Ok(Some(Step::Done(d))) => {
+                self.finished = true;
+                Some(Ok(StreamRef::Done(d)))
+            }
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T: ResponseModel, L: Llm + ?Sized> Iterator for PartialStream<'_, T, L> {
+    type Item = Result<StreamEvent<T>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_ref()?.map(|step| match step {
+            StreamRef::Partial(p) => StreamEvent::Partial(p.clone()),
+            StreamRef::Retry(a) => StreamEvent::Retry(a),
+            StreamRef::Done(d) => StreamEvent::Done(d),
+        }))
+    }
+}

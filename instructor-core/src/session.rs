@@ -1,0 +1,151 @@
+//! The bookkeeping every extraction shares, whatever it streams: the conversation so far, the
+//! request each attempt sends, the attempts left, what they cost, and the errors and report
+//! that come out. [`PartialStream`](crate::PartialStream) and [`ItemStream`](crate::ItemStream)
+//! own one each and only decide what to do with the text; neither parses JSON here.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::llm::{FinishReason, Llm, LoopCut, Message, Request, Sampling, TokenStream, Usage};
+use crate::partial::Seg;
+use crate::prompt::reask_message;
+use crate::report::{Attempt, Report};
+use crate::validate::{validate_with_context, FieldError};
+use crate::ResponseModel;
+
+/// One extraction's state between attempts.
+pub(crate) struct Session<'l, L: Llm + ?Sized> {
+    llm: &'l L,
+    conversation: Vec<Message>,
+    gbnf: &'static str,
+    schema: serde_json::Value,
+    repeats_allowed: fn(&[Seg<'_>]) -> bool,
+    max_tokens: u32,
+    sampling: Sampling,
+    context: Option<Arc<dyn Any + Send + Sync>>,
+    attempts_left: u32,
+    attempts: Vec<Attempt>,
+    loops_cut: Vec<LoopCut>,
+    usage: Usage,
+    started: Instant,
+}
+
+/// The options of an extraction a session needs (copied out of the `Extractor`).
+pub(crate) struct Options {
+    pub(crate) max_attempts: u32,
+    pub(crate) max_tokens: u32,
+    pub(crate) sampling: Sampling,
+    pub(crate) context: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl<'l, L: Llm + ?Sized> Session<'l, L> {
+    /// A session whose answer is an `A` (`Vec<T>` for a streamed list).
+    pub(crate) fn new<A: ResponseModel>(
+        llm: &'l L,
+        conversation: Vec<Message>,
+        options: Options,
+    ) -> Self {
+        Self {
+            llm,
+            conversation,
+            gbnf: A::GBNF,
+            schema: crate::json_schema::<A>(),
+            repeats_allowed: A::repeats_allowed,
+            max_tokens: options.max_tokens,
+            sampling: options.sampling,
+            context: options.context,
+            attempts_left: options.max_attempts.max(1),
+            attempts: Vec::new(),
+            loops_cut: Vec::new(),
+            usage: Usage::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Sends the conversation so far under the answer's grammar: the next attempt.
+    pub(crate) fn start(&mut self) -> Result<Box<dyn TokenStream + 'l>, Error> {
+        self.attempts_left = self.attempts_left.saturating_sub(1);
+        let request = Request::new(&self.conversation)
+            .grammar(self.gbnf)
+            .json_schema(&self.schema)
+            .max_tokens(self.max_tokens)
+            .sampling(self.sampling)
+            .repeats_allowed(self.repeats_allowed);
+        Ok(self.llm.generate(&request)?)
+    }
+
+    /// Books an ended (or abandoned) generation's cost and cut loops; returns why it ended.
+    pub(crate) fn end(&mut self, stream: &dyn TokenStream) -> FinishReason {
+        let (finish, usage) = stream.finish();
+        self.usage.add(&usage);
+        self.loops_cut.extend_from_slice(stream.loops_cut());
+        finish
+    }
+
+    /// Parses and validates one answer (or one list item).
+    pub(crate) fn check<T: ResponseModel>(&self, raw: &str) -> Result<T, Vec<FieldError>> {
+        let value = serde_json::from_str::<T>(raw).map_err(|e| {
+            vec![FieldError::new(
+                "",
+                format!("the answer is not valid JSON for this type: {e}"),
+            )]
+        })?;
+        validate_with_context(&value, self.context.as_deref())?;
+        Ok(value)
+    }
+
+    /// The error for an answer cut at `max_tokens`, with every attempt so far.
+    pub(crate) fn truncated(&mut self, partial: String) -> Error {
+        Error::Truncated {
+            max_tokens: self.max_tokens,
+            partial,
+            attempts: std::mem::take(&mut self.attempts),
+            usage: Box::new(self.usage),
+        }
+    }
+
+    /// Records a failed answer. With attempts left, the answer and a re-ask listing its errors
+    /// join the conversation and the attempt is returned; otherwise every attempt comes back
+    /// as [`Error::RetriesExhausted`].
+    pub(crate) fn retry(&mut self, raw: String, errors: Vec<FieldError>) -> Result<Attempt, Error> {
+        let attempt = Attempt::new(raw.clone(), errors);
+        self.attempts.push(attempt.clone());
+        if self.attempts_left == 0 {
+            return Err(self.exhausted());
+        }
+        self.conversation.push(Message::assistant(raw));
+        self.conversation.push(reask_message(&attempt.errors));
+        Ok(attempt)
+    }
+
+    /// Every attempt so far, as the error of an extraction that ran out of them.
+    pub(crate) fn exhausted(&mut self) -> Error {
+        Error::RetriesExhausted {
+            attempts: std::mem::take(&mut self.attempts),
+            usage: self.usage,
+        }
+    }
+
+    /// The report of a successful answer `raw`.
+    pub(crate) fn report(&mut self, raw: String) -> Report {
+        Report {
+            failed_attempts: std::mem::take(&mut self.attempts),
+            raw,
+            usage: self.usage,
+            loops_cut: std::mem::take(&mut self.loops_cut),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// What the attempts ended so far cost.
+    pub(crate) fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// The loops cut out of the attempts ended so far.
+    pub(crate) fn loops_cut(&self) -> &[LoopCut] {
+        &self.loops_cut
+    }
+}
