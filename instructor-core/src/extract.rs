@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Attempt, Error};
+use crate::grounding::{Grounding, Sets};
 use crate::llm::{
     Chunk, FinishReason, Llm, LoopCut, Message, Request, Sampling, TokenStream, Usage,
 };
 use crate::partial::{ItemSplitter, PartialValue};
 use crate::prompt::{reask_message, system_message, DEFAULT_SYSTEM_PROMPT};
-use crate::validate::validate_with_context;
+use crate::validate::validate_grounded;
 use crate::ResponseModel;
 
 /// Options of an extraction, builder-style, with defaults that work on the default model.
@@ -39,6 +40,8 @@ pub struct Extractor<'l, L: Llm + ?Sized> {
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
     stop_when_complete: bool,
+    /// Sources and choice sets of grounded fields (setters in `grounding.rs`).
+    pub(crate) grounding: Sets,
 }
 
 impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
@@ -52,6 +55,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             sampling: Sampling::default(),
             context: None,
             stop_when_complete: true,
+            grounding: Sets::default(),
         }
     }
 
@@ -142,11 +146,14 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         &self,
         messages: &[Message],
     ) -> PartialStream<'l, T, L> {
+        let prepared = self.grounding.prepare::<T>(messages);
         PartialStream {
             llm: self.llm,
-            conversation: self.conversation::<T>(messages),
-            gbnf: T::GBNF,
-            schema: crate::json_schema::<T>(),
+            conversation: self.conversation::<T>(messages, &prepared.schema),
+            gbnf: prepared.gbnf,
+            schema: prepared.schema,
+            grounding: prepared.grounding,
+            grounding_error: prepared.error,
             max_tokens: self.max_tokens,
             sampling: self.sampling,
             context: self.context.clone(),
@@ -167,17 +174,21 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     /// The model writes a JSON array of `T`; every item is parsed and validated when its closing
     /// character arrives. An invalid item is yielded as an error and the stream goes on.
     pub fn extract_iter<T: ResponseModel>(&self, prompt: &str) -> ItemStream<'l, T, L> {
+        let messages = [Message::user(prompt)];
+        let prepared = self.grounding.prepare::<Vec<T>>(&messages);
         ItemStream {
             llm: self.llm,
             conversation: {
-                let mut c = self.conversation::<Vec<T>>(&[Message::user(prompt)]);
+                let mut c = self.conversation::<Vec<T>>(&messages, &prepared.schema);
                 if let Some(system) = c.first_mut() {
                     system.content.push_str(LIST_INSTRUCTION);
                 }
                 c
             },
-            gbnf: <Vec<T> as ResponseModel>::GBNF,
-            schema: crate::json_schema::<Vec<T>>(),
+            gbnf: prepared.gbnf,
+            schema: prepared.schema,
+            grounding: prepared.grounding,
+            grounding_error: prepared.error,
             max_tokens: self.max_tokens,
             sampling: self.sampling,
             context: self.context.clone(),
@@ -192,7 +203,11 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         }
     }
 
-    fn conversation<T: ResponseModel>(&self, messages: &[Message]) -> Vec<Message> {
+    fn conversation<T: ResponseModel>(
+        &self,
+        messages: &[Message],
+        schema: &serde_json::Value,
+    ) -> Vec<Message> {
         let (instruction, rest) = match messages.split_first() {
             Some((first, rest)) if first.role == crate::Role::System => {
                 (first.content.as_str(), rest)
@@ -205,11 +220,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             ),
         };
         let mut out = Vec::with_capacity(rest.len() + 1);
-        out.push(system_message(
-            instruction,
-            T::DESCRIPTION,
-            &crate::json_schema::<T>(),
-        ));
+        out.push(system_message(instruction, T::DESCRIPTION, schema));
         out.extend_from_slice(rest);
         out
     }
@@ -276,8 +287,10 @@ struct Running<'l, T: ResponseModel> {
 pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
     llm: &'l L,
     conversation: Vec<Message>,
-    gbnf: &'static str,
+    gbnf: std::borrow::Cow<'static, str>,
     schema: serde_json::Value,
+    grounding: Option<Arc<Grounding>>,
+    grounding_error: Option<Error>,
     max_tokens: u32,
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
@@ -294,9 +307,13 @@ pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
 
 impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
     fn start_attempt(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.grounding_error.take() {
+            self.attempts_left = 0;
+            return Err(e);
+        }
         self.attempts_left -= 1;
         let request = Request::new(&self.conversation)
-            .grammar(self.gbnf)
+            .grammar(&self.gbnf)
             .json_schema(&self.schema)
             .max_tokens(self.max_tokens)
             .sampling(self.sampling)
@@ -325,19 +342,22 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             });
         }
         let errors = match serde_json::from_str::<T>(&raw) {
-            Ok(value) => match validate_with_context(&value, self.context.as_deref()) {
-                Ok(()) => {
-                    let report = Report {
-                        failed_attempts: std::mem::take(&mut self.attempts),
-                        raw,
-                        usage: self.usage,
-                        loops_cut: std::mem::take(&mut self.loops_cut),
-                        elapsed: self.started.elapsed(),
-                    };
-                    return Ok(Step::Done(Box::new(Extraction { value, report })));
+            Ok(value) => {
+                match validate_grounded(&value, self.context.as_deref(), self.grounding.as_deref())
+                {
+                    Ok(()) => {
+                        let report = Report {
+                            failed_attempts: std::mem::take(&mut self.attempts),
+                            raw,
+                            usage: self.usage,
+                            loops_cut: std::mem::take(&mut self.loops_cut),
+                            elapsed: self.started.elapsed(),
+                        };
+                        return Ok(Step::Done(Box::new(Extraction { value, report })));
+                    }
+                    Err(errors) => errors.iter().map(ToString::to_string).collect(),
                 }
-                Err(errors) => errors.iter().map(ToString::to_string).collect(),
-            },
+            }
             Err(e) => vec![format!("the answer is not valid JSON for this type: {e}")],
         };
         let attempt = Attempt {
@@ -480,8 +500,10 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for PartialStream<'_, T, L> {
 pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
     llm: &'l L,
     conversation: Vec<Message>,
-    gbnf: &'static str,
+    gbnf: std::borrow::Cow<'static, str>,
     schema: serde_json::Value,
+    grounding: Option<Arc<Grounding>>,
+    grounding_error: Option<Error>,
     max_tokens: u32,
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
@@ -516,13 +538,13 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
             raw: raw.clone(),
             errors: vec![format!("not valid JSON for this type: {e}")],
         })?;
-        validate_with_context(&value, self.context.as_deref()).map_err(|errors| {
-            Error::InvalidItem {
+        validate_grounded(&value, self.context.as_deref(), self.grounding.as_deref()).map_err(
+            |errors| Error::InvalidItem {
                 index,
                 raw,
                 errors: errors.iter().map(ToString::to_string).collect(),
-            }
-        })?;
+            },
+        )?;
         Ok(value)
     }
 
@@ -535,8 +557,12 @@ impl<T: ResponseModel, L: Llm + ?Sized> ItemStream<'_, T, L> {
                 return Ok(None);
             }
             if self.stream.is_none() {
+                if let Some(e) = self.grounding_error.take() {
+                    self.done = true;
+                    return Err(e);
+                }
                 let request = Request::new(&self.conversation)
-                    .grammar(self.gbnf)
+                    .grammar(&self.gbnf)
                     .json_schema(&self.schema)
                     .max_tokens(self.max_tokens)
                     .sampling(self.sampling)

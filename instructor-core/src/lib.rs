@@ -16,24 +16,29 @@ pub mod builtins;
 pub mod error;
 pub mod extract;
 pub mod grammar;
+pub mod grounding;
 pub mod llm;
 pub mod model;
 pub mod partial;
 pub mod prompt;
 pub mod schema;
 pub mod validate;
+mod verbatim;
 
 pub use error::{Attempt, Error, LlmError};
 pub use extract::{
     Extraction, Extractor, ItemStream, PartialStream, Report, StreamEvent, StreamRef,
 };
+pub use grounding::Grounding;
 pub use llm::{
     Chunk, Completion, FinishReason, Llm, LoopCut, LoopKind, Message, Request, Role, Sampling,
     TokenStream, Usage,
 };
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};
-pub use validate::{validate, validate_with_context, FieldError, Validate, Validator};
+pub use validate::{
+    validate, validate_grounded, validate_with_context, FieldError, Validate, Validator,
+};
 
 /// `#[derive(ResponseModel)]`: see the [`ResponseModel`] trait.
 pub use instructor_derive::ResponseModel;
@@ -42,7 +47,10 @@ pub use instructor_derive::ResponseModel;
 pub mod __private {
     pub use crate::builtins::{apply_atomic, apply_atomic_shared};
     pub use crate::grammar::{
-        self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+        self, Constraints, External, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+    };
+    pub use crate::grounding::{
+        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, Texts,
     };
     pub use crate::schema;
     pub use crate::validate::{
