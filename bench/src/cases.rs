@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::grounded;
+
 /// One case of `bench/cases.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Case {
@@ -49,6 +51,9 @@ pub struct Kind {
     pub check: fn(&Value) -> Vec<String>,
     /// The first attempt's messages, for the unconstrained baseline.
     pub messages: fn(&str) -> Vec<Message>,
+    /// Runs our extraction of the grounded variant of the type (copied fields `verbatim`, see
+    /// `grounded.rs`), when the case has copied fields.
+    pub grounded: Option<fn(&dyn Llm, &str) -> Outcome>,
 }
 
 fn extract<T: ResponseModel + Serialize>(llm: &dyn Llm, prompt: &str) -> Outcome {
@@ -110,33 +115,43 @@ fn messages<T: ResponseModel>(prompt: &str) -> Vec<Message> {
 }
 
 macro_rules! kinds {
-    ($($id:literal => $ty:ty),* $(,)?) => {
+    ($($id:literal => $ty:ty $(| $g:ty)?),* $(,)?) => {
         /// Every case type, by case id.
         pub const KINDS: &[Kind] = &[$(Kind {
             id: $id,
             extract: extract::<$ty>,
             check: check::<$ty>,
             messages: messages::<$ty>,
+            grounded: grounded!($($g)?),
         }),*];
     };
 }
 
+macro_rules! grounded {
+    () => {
+        None
+    };
+    ($g:ty) => {
+        Some(extract::<$g>)
+    };
+}
+
 kinds! {
-    "user_detail" => UserDetail,
-    "address" => Address,
-    "order" => Order,
-    "event" => Event,
+    "user_detail" => UserDetail | grounded::UserDetail,
+    "address" => Address | grounded::Address,
+    "order" => Order | grounded::Order,
+    "event" => Event | grounded::Event,
     "sentiment" => Sentiment,
     "ticket" => Ticket,
-    "review" => Review,
-    "flight" => Flight,
-    "birthday" => Person,
-    "quote" => Quote,
-    "contact" => Contact,
-    "people" => People,
-    "weather" => Weather,
-    "tasks" => Tasks,
-    "book" => Book,
+    "review" => Review | grounded::Review,
+    "flight" => Flight | grounded::Flight,
+    "birthday" => Person | grounded::Person,
+    "quote" => Quote | grounded::Quote,
+    "contact" => Contact | grounded::Contact,
+    "people" => People | grounded::People,
+    "weather" => Weather | grounded::Weather,
+    "tasks" => Tasks | grounded::Tasks,
+    "book" => Book | grounded::Book,
 }
 
 /// Whether `actual` answers `expected`: every key of an expected object must match (extra keys
@@ -367,6 +382,32 @@ mod tests {
                 "{} does not match itself",
                 c.id
             );
+        }
+    }
+
+    #[test]
+    fn expected_copies_occur_in_the_prompts() {
+        // A grounded variant marks only fields the expected answer copies from the prompt:
+        // its extraction must be able to produce the expected value.
+        let cases: Vec<Case> = serde_json::from_str(include_str!("../cases.json")).unwrap();
+        let grounded = KINDS.iter().filter(|k| k.grounded.is_some()).count();
+        assert_eq!(grounded, 13);
+        for id in ["address", "quote", "flight", "contact", "book"] {
+            let case = cases.iter().find(|c| c.id == id).unwrap();
+            fn strings(v: &Value, out: &mut Vec<String>) {
+                match v {
+                    Value::String(s) => out.push(s.clone()),
+                    Value::Object(o) if o.contains_key("$any") => strings(&o["$any"][0], out),
+                    Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                    Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                    _ => {}
+                }
+            }
+            let mut copied = Vec::new();
+            strings(&case.expected, &mut copied);
+            for s in &copied {
+                assert!(case.prompt.contains(s.as_str()), "{id}: {s}");
+            }
         }
     }
 

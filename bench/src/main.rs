@@ -16,6 +16,7 @@
 //! Run nothing else meanwhile: llama.cpp's threads collapse when another process takes a core.
 
 mod cases;
+mod grounded;
 mod peer;
 mod report;
 mod variants;
@@ -45,7 +46,7 @@ struct Args {
     latest_python: PathBuf,
 }
 
-const USAGE: &str = "usage: peer_bench [--model NAME|PATH] [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--variants baseline,compact,shape,schema,lists] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
+const USAGE: &str = "usage: peer_bench [--model NAME|PATH] [--rounds N] [--threads N] [--latest-rounds N] [--cases a,b,..] [--variants baseline,compact,shape,schema,lists,grounded] [--no-peers] [--no-ladder] [--peer-python PATH] [--latest-python PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -233,7 +234,11 @@ fn run(args: &Args) -> Result<(), String> {
             order.rotate_left((round + i) % len);
             for s in order {
                 let outcome = if s < n_ours {
-                    (kind.extract)(&variants[s], &case.prompt)
+                    let extract = match (variants[s].lever, kind.grounded) {
+                        (Lever::Grounded, Some(grounded)) => grounded,
+                        _ => kind.extract,
+                    };
+                    extract(&variants[s], &case.prompt)
                 } else {
                     peers[s - n_ours].0.run(case, PEER_TIMEOUT)?
                 };

@@ -26,16 +26,20 @@ pub enum Lever {
     Schema,
     /// The system prompt asks to fill every list with all items the message mentions.
     Lists,
+    /// The grounded variant of each case type (copied fields `#[instructor(verbatim)]`, see
+    /// `grounded.rs`); the request passes through unchanged.
+    Grounded,
 }
 
 impl Lever {
     /// Every lever, by the name `--variants` takes.
-    pub const ALL: [(&'static str, Lever); 5] = [
+    pub const ALL: [(&'static str, Lever); 6] = [
         ("baseline", Lever::Baseline),
         ("compact", Lever::Compact),
         ("shape", Lever::Shape),
         ("schema", Lever::Schema),
         ("lists", Lever::Lists),
+        ("grounded", Lever::Grounded),
     ];
 
     /// The lever called `name`.
@@ -51,6 +55,7 @@ impl Lever {
             Lever::Shape => "ours: + compact answer shape in the prompt",
             Lever::Schema => "ours: + JSON Schema in the prompt",
             Lever::Lists => "ours: + list wording in the prompt",
+            Lever::Grounded => "ours: + copied fields `verbatim` (grounded types)",
         }
     }
 }

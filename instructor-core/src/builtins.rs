@@ -310,10 +310,13 @@ impl<T: ResponseModel> ResponseModel for Vec<T> {
             .raw(" ")
             .text(item)
             .raw(" )* )? \"]\"");
-        Grammar::new()
-            .merge(&T::GRAMMAR)
-            .define(&name, &b)
-            .root(name, Kind::Array { item: *item })
+        Grammar::new().merge(&T::GRAMMAR).define(&name, &b).root(
+            name,
+            Kind::Array {
+                item: *item,
+                item_string: matches!(T::GRAMMAR.kind(), Kind::String),
+            },
+        )
     };
     type Partial = Vec<T::Partial>;
     fn json_schema(defs: &mut Map<String, Value>) -> Value {
@@ -355,10 +358,13 @@ where
             }
         }
         b = b.raw(" \"]\"");
-        Grammar::new()
-            .merge(&T::GRAMMAR)
-            .define(&name, &b)
-            .root(name, Kind::Array { item: *item })
+        Grammar::new().merge(&T::GRAMMAR).define(&name, &b).root(
+            name,
+            Kind::Array {
+                item: *item,
+                item_string: matches!(T::GRAMMAR.kind(), Kind::String),
+            },
+        )
     };
     type Partial = Vec<T::Partial>;
     fn json_schema(defs: &mut Map<String, Value>) -> Value {

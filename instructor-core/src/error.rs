@@ -45,6 +45,18 @@ pub enum Error {
         /// What all attempts cost together.
         usage: Usage,
     },
+    /// The answer type has a `choices = "…"` field whose set the extraction was not given.
+    #[error("the answer type needs the choice set `{name}`; give it with `Extractor::choices(\"{name}\", [...])`")]
+    MissingChoices {
+        /// The set's name, as written in the attribute.
+        name: String,
+    },
+    /// A choice set the answer type needs is empty, so its field could never be filled.
+    #[error("the choice set `{name}` is empty; a field restricted to it could never be filled")]
+    EmptyChoices {
+        /// The set's name.
+        name: String,
+    },
 }
 
 fn last_errors(attempts: &[Attempt]) -> String {

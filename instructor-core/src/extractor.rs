@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::grounding::Sets;
 use crate::input::Prompt;
 use crate::item_stream::{ItemReports, ItemStream};
 use crate::llm::{Llm, Message, Sampling};
@@ -43,6 +44,8 @@ pub struct Extractor<'l, L: Llm + ?Sized> {
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
     stop_when_complete: bool,
+    /// Sources and choice sets of grounded fields (setters in `grounding.rs`).
+    pub(crate) grounding: Sets,
 }
 
 impl<L: Llm + ?Sized> Clone for Extractor<'_, L> {
@@ -55,6 +58,7 @@ impl<L: Llm + ?Sized> Clone for Extractor<'_, L> {
             sampling: self.sampling,
             context: self.context.clone(),
             stop_when_complete: self.stop_when_complete,
+            grounding: self.grounding.clone(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl<L: Llm + ?Sized> fmt::Debug for Extractor<'_, L> {
             .field("max_tokens", &self.max_tokens)
             .field("sampling", &self.sampling)
             .field("context", &self.context.as_ref().map(|_| ".."))
+            .field("grounding", &self.grounding)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +88,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             sampling: Sampling::default(),
             context: None,
             stop_when_complete: true,
+            grounding: Sets::default(),
         }
     }
 
@@ -154,13 +160,15 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         prompt: impl Into<Prompt>,
     ) -> PartialStream<'l, T, L> {
         let prompt = prompt.into();
+        let prepared = self.grounding.prepare::<T>(prompt.messages());
         let (instruction, rest) = prompt.split_instruction();
         let system = system_message(
             self.instruction(instruction),
             T::DESCRIPTION,
-            &crate::json_schema::<T>(),
+            &prepared.schema,
         );
-        let session = Session::new::<T>(self.llm, conversation(system, rest), self.options());
+        let session =
+            Session::new::<T>(self.llm, conversation(system, rest), prepared, self.options());
         PartialStream::new(session, self.stop_when_complete)
     }
 
@@ -182,12 +190,15 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         prompt: impl Into<Prompt>,
     ) -> ItemStream<'l, T, L> {
         let prompt = prompt.into();
+        let prepared = self.grounding.prepare::<Vec<T>>(prompt.messages());
         let (instruction, rest) = prompt.split_instruction();
-        let system = list_system_message(
-            self.instruction(instruction),
-            &crate::json_schema::<Vec<T>>(),
+        let system = list_system_message(self.instruction(instruction), &prepared.schema);
+        let session = Session::new::<Vec<T>>(
+            self.llm,
+            conversation(system, rest),
+            prepared,
+            self.options(),
         );
-        let session = Session::new::<Vec<T>>(self.llm, conversation(system, rest), self.options());
         ItemStream::new(session)
     }
 

@@ -30,6 +30,8 @@ pub const CAP: usize = 32 * 1024;
 pub const MAX_RULES: usize = 256;
 /// Capacity, in bytes, of a rule name.
 pub const NAME_CAP: usize = 48;
+/// Maximum number of distinct run-time rules (a verbatim source, choice sets) in one grammar.
+pub const MAX_EXTERNALS: usize = 16;
 /// Capacity, in bytes, of one rule's body while it is being built.
 pub const BODY_CAP: usize = 4 * 1024;
 
@@ -126,17 +128,8 @@ impl<const N: usize> Text<N> {
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            let c = b[i];
-            if c == b'"' || c == b'\\' {
-                self.push(b'\\');
-                self.push(c);
-            } else if c < 0x20 || c == 0x7f {
-                self.push_bytes(b"\\x");
-                self.push(hex_digit(c >> 4));
-                self.push(hex_digit(c & 15));
-            } else {
-                self.push(c);
-            }
+            let (esc, n) = lit_byte(b[i]);
+            self.push_bytes(esc.split_at(n).0);
             i += 1;
         }
         self.push(b'"');
@@ -166,6 +159,35 @@ impl<const N: usize> Text<N> {
     pub const fn eq_str(&self, s: &str) -> bool {
         bytes_eq(self.as_bytes(), s.as_bytes())
     }
+}
+
+/// One byte of a GBNF string literal's content: `"` and `\\` escaped, control bytes as `\\xHH`.
+/// The one home of GBNF literal escaping, for [`Text::lit`] and [`push_lit`].
+const fn lit_byte(c: u8) -> ([u8; 4], usize) {
+    if c == b'"' || c == b'\\' {
+        ([b'\\', c, 0, 0], 2)
+    } else if c < 0x20 || c == 0x7f {
+        ([b'\\', b'x', hex_digit(c >> 4), hex_digit(c & 15)], 4)
+    } else {
+        ([c, 0, 0, 0], 1)
+    }
+}
+
+/// Appends `s` as a GBNF string literal (`"…"`) to a run-time string, escaped as [`Text::lit`]
+/// escapes it.
+pub fn push_lit(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, &c) in s.as_bytes().iter().enumerate() {
+        let (esc, n) = lit_byte(c);
+        if n > 1 {
+            out.push_str(&s[start..i]);
+            out.extend(esc[..n].iter().map(|&b| b as char));
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Room for a JSON-escaped key or literal.
@@ -372,6 +394,8 @@ pub enum Kind {
     Array {
         /// The item rule.
         item: Name,
+        /// Whether each item is a JSON string (so `verbatim` and `choices` can apply to items).
+        item_string: bool,
     },
     /// A JSON object with fixed keys (a struct); `members` names the rule matching its members,
     /// each preceded by a comma (used to append fields after an internal enum tag).
@@ -392,6 +416,9 @@ pub struct Grammar {
     rules: Text<CAP>,
     hashes: [u64; MAX_RULES],
     n_rules: usize,
+    // Rules the grammar refers to but the extraction defines (see `crate::grounding`).
+    externals: [External; MAX_EXTERNALS],
+    n_externals: usize,
 }
 
 /// The optional space written after a key's `:` and after each `,` between members or items.
@@ -423,6 +450,8 @@ impl Grammar {
             rules: Text::new(),
             hashes: [0; MAX_RULES],
             n_rules: 0,
+            externals: [External::Verbatim; MAX_EXTERNALS],
+            n_externals: 0,
         }
     }
 
@@ -528,7 +557,12 @@ impl Grammar {
     }
 
     /// Adds every rule of `other` not already defined here. Keeps this grammar's root.
-    pub const fn merge(self, other: &Grammar) -> Self {
+    pub const fn merge(mut self, other: &Grammar) -> Self {
+        let mut i = 0;
+        while i < other.n_externals {
+            self = self.external(other.externals[i]);
+            i += 1;
+        }
         if self.n_rules == 0 {
             // Fast path: copying the whole value is cheaper than re-adding rule by rule.
             let mut out = *other;
@@ -538,6 +572,30 @@ impl Grammar {
             return out;
         }
         self.define_text(other.rules())
+    }
+
+    /// Records that the rules refer to the rule of `e`, which the extraction defines at run time
+    /// (once per extraction) from its source text or choice sets.
+    pub const fn external(mut self, e: External) -> Self {
+        let mut i = 0;
+        while i < self.n_externals {
+            if self.externals[i].same(&e) {
+                return self;
+            }
+            i += 1;
+        }
+        if self.n_externals >= MAX_EXTERNALS {
+            panic!("instructor: a type uses too many choice sets (see instructor_core::grammar::MAX_EXTERNALS)");
+        }
+        self.externals[self.n_externals] = e;
+        self.n_externals += 1;
+        self
+    }
+
+    /// The rules this grammar refers to that the extraction must define: its verbatim source and
+    /// its choice sets, each once.
+    pub const fn externals(&self) -> &[External] {
+        self.externals.split_at(self.n_externals).0
     }
 
     /// The full grammar text for this type as the top-level value: `root ::= name` and all rules.
@@ -740,6 +798,50 @@ const fn all(d: &[u8; 40], from: usize, to: usize, v: u8) -> bool {
     true
 }
 
+/// A rule a compile-time grammar refers to without defining it: the extraction fills it in
+/// from what is only known at run time. Both match one whole JSON string, quotes included.
+///
+/// Their names contain `--`, which no name built by [`name`] from Rust identifiers does, so they
+/// never clash with a type's rules.
+#[derive(Clone, Copy)]
+pub enum External {
+    /// `verbatim--src`: the strings copied verbatim from the extraction's source text.
+    Verbatim,
+    /// `choices--…`: one of the strings the caller gave under this set name.
+    Choices(Name),
+}
+
+impl External {
+    /// The name of the rule the grammar refers to.
+    pub const fn rule(&self) -> Name {
+        match self {
+            External::Verbatim => Name::from_str("verbatim--src"),
+            External::Choices(set) => choices_rule(set.as_str()),
+        }
+    }
+
+    const fn same(&self, other: &External) -> bool {
+        match (self, other) {
+            (External::Verbatim, External::Verbatim) => true,
+            (External::Choices(a), External::Choices(b)) => a.eq_str(b.as_str()),
+            _ => false,
+        }
+    }
+}
+
+/// The rule name of the choice set `set`: its characters GBNF allows plus a hash of the whole,
+/// so `a_b` and `a-b` stay apart.
+pub const fn choices_rule(set: &str) -> Name {
+    let h = fnv1a(set.as_bytes());
+    let mut hex = Text::<8>::new();
+    let mut k = 0;
+    while k < 6 {
+        hex = hex.byte(hex_digit(((h >> (4 * (5 - k))) & 15) as u8));
+        k += 1;
+    }
+    name(&["choices-", set, hex.as_str()])
+}
+
 /// A numeric bound from a `range(...)` attribute, in constant evaluation.
 #[derive(Clone, Copy, Debug)]
 pub enum RangeBound {
@@ -882,7 +984,7 @@ pub const fn constrain(base: &Grammar, name: Name, c: Constraints) -> Grammar {
             body = body.raw(" \"\\\"\"");
             g = g.define_text(JSON_CHAR_RULES);
         }
-        Kind::Array { item } => {
+        Kind::Array { item, .. } => {
             if has_range || c.length.is_some() || c.pattern.is_some() {
                 panic!("instructor: only `items` applies to a sequence field");
             }

@@ -16,6 +16,7 @@ pub mod builtins;
 mod error;
 mod extractor;
 pub mod grammar;
+mod grounding;
 mod input;
 mod item_stream;
 mod llm;
@@ -27,9 +28,11 @@ mod report;
 pub mod schema;
 mod session;
 mod validate;
+mod verbatim;
 
 pub use error::Error;
 pub use extractor::Extractor;
+pub use grounding::Grounding;
 pub use input::Prompt;
 pub use item_stream::{ItemEvent, ItemReports, ItemStream};
 pub use llm::{
@@ -40,7 +43,9 @@ pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};
 pub use partial_stream::{PartialStream, StreamEvent, StreamRef};
 pub use report::{Attempt, Extraction, Report};
-pub use validate::{validate, validate_with_context, FieldError, Validate, Validator};
+pub use validate::{
+    validate, validate_grounded, validate_with_context, FieldError, Validate, Validator,
+};
 
 /// `#[derive(ResponseModel)]`: see the [`ResponseModel`] trait.
 pub use instructor_derive::ResponseModel;
@@ -49,7 +54,10 @@ pub use instructor_derive::ResponseModel;
 pub mod __private {
     pub use crate::builtins::{apply_atomic, apply_atomic_shared};
     pub use crate::grammar::{
-        self, Constraints, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+        self, Constraints, External, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+    };
+    pub use crate::grounding::{
+        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules, Texts,
     };
     pub use crate::schema;
     pub use crate::validate::{

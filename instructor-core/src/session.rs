@@ -4,23 +4,28 @@
 //! own one each and only decide what to do with the text; neither parses JSON here.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Error;
+use crate::grounding::{Grounding, Prepared};
 use crate::llm::{FinishReason, Llm, LoopCut, Message, Request, Sampling, TokenStream, Usage};
 use crate::partial::Seg;
 use crate::prompt::reask_message;
 use crate::report::{Attempt, Report};
-use crate::validate::{validate_with_context, FieldError};
+use crate::validate::{validate_grounded, FieldError};
 use crate::ResponseModel;
 
 /// One extraction's state between attempts.
 pub(crate) struct Session<'l, L: Llm + ?Sized> {
     llm: &'l L,
     conversation: Vec<Message>,
-    gbnf: &'static str,
+    gbnf: Cow<'static, str>,
     schema: serde_json::Value,
+    grounding: Option<Arc<Grounding>>,
+    /// A choice set the type needs and was not given: the first attempt returns it.
+    grounding_error: Option<Error>,
     repeats_allowed: fn(&[Seg<'_>]) -> bool,
     max_tokens: u32,
     sampling: Sampling,
@@ -45,13 +50,16 @@ impl<'l, L: Llm + ?Sized> Session<'l, L> {
     pub(crate) fn new<A: ResponseModel>(
         llm: &'l L,
         conversation: Vec<Message>,
+        prepared: Prepared,
         options: Options,
     ) -> Self {
         Self {
             llm,
             conversation,
-            gbnf: A::GBNF,
-            schema: crate::json_schema::<A>(),
+            gbnf: prepared.gbnf,
+            schema: prepared.schema,
+            grounding: prepared.grounding,
+            grounding_error: prepared.error,
             repeats_allowed: A::repeats_allowed,
             max_tokens: options.max_tokens,
             sampling: options.sampling,
@@ -66,9 +74,13 @@ impl<'l, L: Llm + ?Sized> Session<'l, L> {
 
     /// Sends the conversation so far under the answer's grammar: the next attempt.
     pub(crate) fn start(&mut self) -> Result<Box<dyn TokenStream + 'l>, Error> {
+        if let Some(e) = self.grounding_error.take() {
+            self.attempts_left = 0;
+            return Err(e);
+        }
         self.attempts_left = self.attempts_left.saturating_sub(1);
         let request = Request::new(&self.conversation)
-            .grammar(self.gbnf)
+            .grammar(&self.gbnf)
             .json_schema(&self.schema)
             .max_tokens(self.max_tokens)
             .sampling(self.sampling)
@@ -92,7 +104,7 @@ impl<'l, L: Llm + ?Sized> Session<'l, L> {
                 format!("the answer is not valid JSON for this type: {e}"),
             )]
         })?;
-        validate_with_context(&value, self.context.as_deref())?;
+        validate_grounded(&value, self.context.as_deref(), self.grounding.as_deref())?;
         Ok(value)
     }
 

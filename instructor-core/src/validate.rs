@@ -55,6 +55,7 @@ pub struct Validator<'a> {
     path: Vec<PathSeg>,
     errors: Vec<FieldError>,
     context: Option<&'a (dyn Any + Send + Sync)>,
+    grounding: Option<&'a crate::grounding::Grounding>,
 }
 
 impl<'a> Validator<'a> {
@@ -64,7 +65,19 @@ impl<'a> Validator<'a> {
             path: Vec::new(),
             errors: Vec::new(),
             context,
+            grounding: None,
         }
+    }
+
+    /// The same validator, checking `verbatim` and `choices` fields against `grounding`.
+    pub fn with_grounding(mut self, grounding: &'a crate::grounding::Grounding) -> Self {
+        self.grounding = Some(grounding);
+        self
+    }
+
+    /// The source texts and choice sets of the extraction, when there is one.
+    pub fn grounding(&self) -> Option<&'a crate::grounding::Grounding> {
+        self.grounding
     }
 
     /// The validation context given to the extraction, downcast to `C`.
@@ -144,7 +157,20 @@ pub fn validate_with_context<T: ResponseModel>(
     value: &T,
     context: Option<&(dyn Any + Send + Sync)>,
 ) -> Result<(), Vec<FieldError>> {
+    validate_grounded(value, context, None)
+}
+
+/// Like [`validate_with_context`], checking `verbatim` and `choices` fields against `grounding`
+/// (without one they are not checked: there is no source to copy from).
+pub fn validate_grounded<T: ResponseModel>(
+    value: &T,
+    context: Option<&(dyn Any + Send + Sync)>,
+    grounding: Option<&crate::grounding::Grounding>,
+) -> Result<(), Vec<FieldError>> {
     let mut v = Validator::new(context);
+    if let Some(g) = grounding {
+        v = v.with_grounding(g);
+    }
     value.validate(&mut v);
     let errors = v.into_errors();
     if errors.is_empty() {

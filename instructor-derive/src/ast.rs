@@ -129,6 +129,8 @@ pub struct Field<'a> {
     pub validate: Option<syn::Path>,
     /// `#[instructor(allow_repeats)]`.
     pub allow_repeats: bool,
+    /// `#[instructor(verbatim)]` / `#[instructor(choices = "…")]`.
+    pub ground: Option<crate::grounding::GroundAttr>,
 }
 
 impl Field<'_> {
@@ -252,6 +254,7 @@ fn shape<'a>(
                 cx.error_spanned_by(attr, "`#[instructor]` has no effect on a field serde skips");
             }
         }
+        crate::grounding::check_conflicts(cx, &fattrs.ground, &fattrs.constraints);
         out.push(Field {
             member,
             index,
@@ -264,6 +267,7 @@ fn shape<'a>(
             constraints: fattrs.constraints,
             validate: fattrs.validate,
             allow_repeats: fattrs.allow_repeats,
+            ground: fattrs.ground,
         });
     }
     let transparent = if style == Style::Newtype {

@@ -202,6 +202,8 @@ pub struct FieldAttrs {
     pub allow_repeats: bool,
     /// The first `#[instructor]` attribute, to point at when it cannot apply (skipped fields).
     pub instructor_attr: Option<Attribute>,
+    /// `#[instructor(verbatim)]` or `#[instructor(choices = "…")]`.
+    pub ground: Option<crate::grounding::GroundAttr>,
 }
 
 /// Reads the container's attributes. `is_enum` / `fields_named` say what serde allows.
@@ -318,8 +320,10 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             let c = &mut out.constraints;
             let validate = &mut out.validate;
             let allow_repeats = &mut out.allow_repeats;
+            let ground = &mut out.ground;
             parse_instructor(cx, attr, Position::Field, |meta, key| {
                 match key {
+                    "verbatim" | "choices" => crate::grounding::parse(cx, meta, key, ground)?,
                     "description" => return set_description(cx, meta, &mut description),
                     "allow_repeats" => set_flag(cx, meta, allow_repeats),
                     "validate" => {
@@ -420,7 +424,8 @@ fn expected_keys(pos: Position) -> &'static str {
         Position::Container => "`description`, `validate`, `allow_repeats`",
         Position::Variant => "`description`",
         Position::Field => {
-            "`description`, `range`, `length`, `items`, `pattern`, `validate`, `allow_repeats`"
+            "`description`, `range`, `length`, `items`, `pattern`, `validate`, `allow_repeats`, \
+             `verbatim`, `choices`"
         }
     }
 }
@@ -450,6 +455,8 @@ fn parse_instructor(
             "length",
             "items",
             "pattern",
+            "verbatim",
+            "choices",
         ];
         let msg = if known.contains(&key.as_str()) {
             let place = match pos {

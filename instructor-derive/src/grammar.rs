@@ -296,7 +296,7 @@ impl<'a> Gen<'a> {
     /// returned expression is that grammar.
     fn field_grammar(&mut self, f: &Field<'_>, prefix: &str) -> TokenStream {
         let base = rm(f.ty, "GRAMMAR");
-        if !f.constraints.any() {
+        if !f.constraints.any() && f.ground.is_none() {
             let expr = base;
             self.merge(expr.clone());
             return expr;
@@ -306,7 +306,25 @@ impl<'a> Gen<'a> {
         let span = f.constraints.span();
         let cons = constraints(&f.constraints);
         let p = quote!(::instructor_core::__private);
-        if self.generic() {
+        if let Some(g) = &f.ground {
+            // Grounded: the value's rule is filled in at run time (see `grounding.rs`).
+            let name = if self.generic() {
+                quote!(#p::grammar::name(&[__name.as_str(), #suffix]))
+            } else {
+                let ident = self.input.ident.unraw().to_string();
+                quote!(#p::grammar::name(&[
+                    #p::grammar::user_type_name(::core::module_path!(), #ident).as_str(),
+                    #suffix,
+                ]))
+            };
+            let expr = crate::grounding::narrow(g, &base, name);
+            if self.generic() {
+                self.lets.push(quote!(let #c: #p::Grammar = #expr;));
+            } else {
+                self.consts
+                    .push(quote_spanned!(g.span=> const #c: #p::Grammar = #expr;));
+            }
+        } else if self.generic() {
             self.lets.push(quote_spanned! {span=>
                 let #c: ::instructor_core::__private::Grammar = ::instructor_core::__private::grammar::constrain(
                     &#base,

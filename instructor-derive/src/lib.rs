@@ -17,6 +17,7 @@ mod attr;
 mod case;
 mod ctxt;
 mod grammar;
+mod grounding;
 mod partial;
 mod regex_gbnf;
 mod repeats;
@@ -39,7 +40,8 @@ use crate::ctxt::Ctxt;
 /// - on a variant: `description = "…"`;
 /// - on a field: `description = "…"`, `range(min = …, max = …)`, `length(min = …, max = …)`,
 ///   `items(min = …, max = …)`, `pattern = "regex"`, `validate = path::to_fn`
-///   (`fn(&FieldType) -> Result<(), String>`).
+///   (`fn(&FieldType) -> Result<(), String>`), `verbatim` (the value is copied from the input),
+///   `choices = "set"` (the value is one of the strings given at run time under that name).
 ///
 /// See `instructor_core::ResponseModel` for an example.
 #[proc_macro_derive(ResponseModel, attributes(instructor))]
@@ -134,11 +136,13 @@ fn response_model(model: &Input<'_>, input: &DeriveInput) -> TokenStream {
     let schema = schema::json_schema(model);
     let validate = validate::validate(model);
     let repeats = repeats::repeats_allowed(model);
+    let texts = grounding::texts_impl(model, &input.generics);
     let partial_ty = &partial.ty;
     let apply = &partial.apply;
     let items = &partial.items;
     quote! {
         #items
+        #texts
 
         #[automatically_derived]
         #[allow(non_upper_case_globals, non_snake_case, unused_variables, unused_braces, clippy::all)]

@@ -85,10 +85,12 @@ fn field_schema(f: &Field<'_>) -> TokenStream {
         };
         quote!(#p::schema::constrain_schema(&mut __s, #min, #max, #length, #items, #pattern);)
     });
+    let ground = f.ground.as_ref().map(crate::grounding::schema);
     quote! {{
         let mut __s = #schema(defs);
         #describe
         #constrain
+        #ground
         __s
     }}
 }

@@ -136,6 +136,9 @@ fn field_checks(f: &Field<'_>, value: &TokenStream) -> TokenStream {
         let re = &pat.regex;
         out.push(quote_spanned!(pat.span=> #p::check_pattern(v, #value, #re);));
     }
+    if let Some(g) = &f.ground {
+        out.push(crate::grounding::checks(g, value));
+    }
     if let Some(path) = &f.validate {
         out.push(
             // Through a closure, so the function may take `&str` for a `String` field (deref
