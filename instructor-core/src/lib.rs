@@ -57,7 +57,8 @@ pub mod __private {
         self, Constraints, External, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
     };
     pub use crate::grounding::{
-        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules, Texts,
+        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules,
+        Texts,
     };
     pub use crate::schema;
     pub use crate::validate::{
