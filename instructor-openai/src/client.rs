@@ -7,13 +7,14 @@
 
 use std::fmt;
 use std::io::{BufReader, Read};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use instructor_core::{Completion, Llm, LlmError, Request, TokenStream};
 use ureq::http::{HeaderValue, Response};
 
 use crate::body::{chat_body, BodySettings};
-use crate::constraint::Constraint;
+use crate::constraint::{auto_candidates, rejects_request, Constraint};
 use crate::error::{
     before_response, http_status, reading_body, redact_url, server_message, tls_missing, Limits,
 };
@@ -60,6 +61,8 @@ pub struct OpenAi {
     model: Option<String>,
     authorization: Option<HeaderValue>,
     constraint: Constraint,
+    /// What [`Constraint::Auto`] settled on, once a request succeeded with it.
+    settled: OnceLock<Constraint>,
     limits: Limits,
     retries: u32,
     stream_usage: bool,
@@ -96,13 +99,58 @@ impl OpenAi {
         self.constraint
     }
 
-    fn body(&self, request: &Request<'_>, stream: bool) -> Vec<u8> {
+    /// The constraint requests are sent with: the configured one, or for
+    /// [`Constraint::Auto`] the one the server accepted (`None` until a constrained request
+    /// has succeeded).
+    pub fn constraint_in_use(&self) -> Option<Constraint> {
+        match self.constraint {
+            Constraint::Auto => self.settled.get().copied(),
+            fixed => Some(fixed),
+        }
+    }
+
+    fn body(&self, request: &Request<'_>, stream: bool, constraint: Constraint) -> Vec<u8> {
         let settings = BodySettings {
             model: self.model.as_deref(),
-            constraint: self.constraint,
+            constraint,
             stream_usage: self.stream_usage,
         };
         chat_body(request, settings, stream)
+    }
+
+    /// Sends `request` with the constraint in use; under [`Constraint::Auto`] before it has
+    /// settled, tries [`auto_candidates`] in order (at most four requests) and settles on the
+    /// first the server accepts. A failure that is not a rejection of the request ends the
+    /// search at once, settling nothing.
+    fn post(
+        &self,
+        request: &Request<'_>,
+        stream: bool,
+    ) -> Result<(Response<ureq::Body>, Instant), LlmError> {
+        if let Some(constraint) = self.constraint_in_use() {
+            return self.send(&self.body(request, stream, constraint));
+        }
+        let candidates = auto_candidates(request.grammar.is_some(), request.json_schema.is_some());
+        let mut rejected = None;
+        for constraint in candidates {
+            match self.send(&self.body(request, stream, constraint)) {
+                Ok(sent) => {
+                    // A request with neither a grammar nor a schema proves nothing.
+                    if request.grammar.is_some() || request.json_schema.is_some() {
+                        let _ = self.settled.set(constraint);
+                    }
+                    return Ok(sent);
+                }
+                Err(e) if rejects_request(&e) => rejected = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(rejected.unwrap_or_else(|| {
+            LlmError::Protocol(format!(
+                "{} rejected every way of sending the request",
+                self.endpoint
+            ))
+        }))
     }
 
     /// POSTs `body`, retrying what [`crate::retry`] allows within the request timeout, and
@@ -181,7 +229,7 @@ impl Llm for OpenAi {
         &'a self,
         request: &Request<'_>,
     ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
-        let (mut response, sent) = self.send(&self.body(request, true))?;
+        let (mut response, sent) = self.post(request, true)?;
         let content_type = response
             .headers()
             .get("content-type")
@@ -214,7 +262,7 @@ impl Llm for OpenAi {
 
     /// One non-streamed request (`"stream": false`), retried like [`Llm::generate`].
     fn complete(&self, request: &Request<'_>) -> Result<Completion, LlmError> {
-        let (response, sent) = self.send(&self.body(request, false))?;
+        let (response, sent) = self.post(request, false)?;
         let mut body = Vec::new();
         response
             .into_body()
@@ -427,6 +475,7 @@ impl OpenAiBuilder {
             model: self.model,
             authorization,
             constraint: self.constraint,
+            settled: OnceLock::new(),
             limits,
             retries: self.retries,
             stream_usage: self.stream_usage,

@@ -343,6 +343,33 @@ fn without_a_constraint_the_local_loop_validates_and_reasks() {
 }
 
 #[test]
+fn the_default_constraint_finds_the_grammar_on_llama_cpp_python() {
+    let (server, _serial) = server();
+    // No `.constraint(..)`: `Constraint::Auto`.
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .request_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    assert_eq!(llm.constraint(), Constraint::Auto);
+    assert_eq!(llm.constraint_in_use(), None);
+    let done = Extractor::new(&llm)
+        .max_tokens(48)
+        .extract_with_report::<UserDetail>(PROMPT)
+        .unwrap();
+    eprintln!(
+        "auto: {:?} via {:?}",
+        done.report.raw,
+        llm.constraint_in_use()
+    );
+    // The server answers `json_schema` with HTTP 500, then accepts the grammar.
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::Grammar));
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    assert_eq!(done.report.attempts(), 1);
+}
+
+#[test]
 fn json_schema_response_format_is_rejected_by_llama_cpp_python() {
     let (server, _serial) = server();
     let llm = llm(server, Constraint::JsonSchema);

@@ -374,6 +374,77 @@ fn service_unavailable_then_ok_is_retried_after_retry_after() {
     );
 }
 
+fn rejected(status: &str, message: &str) -> Handler {
+    respond(
+        status,
+        &[("content-type", "application/json")],
+        &json!({"error": {"message": message}}).to_string(),
+    )
+}
+
+#[test]
+fn auto_moves_past_a_rejected_constraint_and_keeps_the_one_that_worked() {
+    let server = FakeServer::start(vec![
+        rejected(
+            "500 Internal Server Error",
+            "response_format.type must be 'text' or 'json_object'",
+        ),
+        json_ok(&answer(r#"{"n":3}"#)),
+        json_ok(&answer(r#"{"n":4}"#)),
+    ]);
+    let llm = llm(&server);
+    assert_eq!(llm.constraint_in_use(), None);
+    let first = with_request(|r| llm.complete(r)).expect("the second constraint is accepted");
+    assert_eq!(first.text, r#"{"n":3}"#);
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::Grammar));
+    let second = with_request(|r| llm.complete(r)).expect("settled");
+    assert_eq!(second.text, r#"{"n":4}"#);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "one rejection, then one request per call");
+    assert_eq!(seen[0].body["response_format"]["type"], "json_schema");
+    for s in &seen[1..] {
+        assert_eq!(s.body["grammar"], "root ::= \"{}\"");
+        assert!(s.body.get("response_format").is_none(), "{}", s.body);
+    }
+}
+
+#[test]
+fn auto_ends_with_no_constraint_when_the_server_rejects_them_all() {
+    let server = FakeServer::start(vec![
+        rejected("400 Bad Request", "unknown field response_format"),
+        rejected("422 Unprocessable Entity", "unknown field grammar"),
+        rejected("400 Bad Request", "json_object is not supported"),
+        json_ok(&answer(r#"{"n":5}"#)),
+    ]);
+    let llm = llm(&server);
+    let done = with_request(|r| llm.complete(r)).expect("plain requests are accepted");
+    assert_eq!(done.text, r#"{"n":5}"#);
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::None));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[2].body["response_format"]["type"], "json_object");
+    assert!(seen[3].body.get("response_format").is_none() && seen[3].body.get("grammar").is_none());
+}
+
+#[test]
+fn auto_settles_nothing_when_the_failure_is_not_a_rejection() {
+    let server = FakeServer::start(vec![
+        rejected("401 Unauthorized", "Incorrect API key provided"),
+        json_ok(&answer("{}")),
+    ]);
+    let llm = llm(&server);
+    match with_request(|r| llm.complete(r)) {
+        Err(LlmError::Http { status: 401, .. }) => {}
+        other => panic!("expected the 401, got {other:?}"),
+    }
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "an auth failure is not a constraint problem"
+    );
+    assert_eq!(llm.constraint_in_use(), None);
+}
+
 #[test]
 fn a_bad_request_is_reported_with_the_servers_message_and_not_retried() {
     let server = FakeServer::start(vec![
@@ -384,7 +455,13 @@ fn a_bad_request_is_reported_with_the_servers_message_and_not_retried() {
         ),
         json_ok(&answer("{}")),
     ]);
-    let llm = llm(&server);
+    // A fixed constraint: `Auto` would try the next one instead.
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(Constraint::JsonSchema)
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid settings");
     match with_request(|r| llm.generate(r)).map(|_| ()) {
         Err(LlmError::Http { status, message }) => {
             assert_eq!(status, 400);
