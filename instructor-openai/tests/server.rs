@@ -411,6 +411,41 @@ fn grammar_constraint_is_honoured() {
     );
 }
 
+/// A quote with grounded fields: copies of the text and a label from a set given at run time.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct Said {
+    /// Who said it.
+    #[instructor(verbatim)]
+    speaker: String,
+    /// The words said.
+    #[instructor(verbatim)]
+    quote: String,
+    /// What it is about.
+    #[instructor(choices = "topics")]
+    topic: String,
+}
+
+#[test]
+fn grounded_fields_are_constrained_through_the_servers_grammar() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::Grammar);
+    let text = "Marie Curie said: \"Nothing in life is to be feared, it is only to be understood.\"";
+    let topics = ["science", "sports", "cooking"];
+    let done = Extractor::new(&llm)
+        .choices("topics", topics)
+        .max_tokens(96)
+        .extract_with_report::<Said>(format!("Extract the quote from: `{text}`"))
+        .unwrap();
+    eprintln!("grounded over HTTP: {:?}", done.report.raw);
+    // The filled-in grammar went to the server, so no attempt needed a re-ask for a copy or a
+    // label (which substring the model picks is its choice and is not asserted).
+    assert_eq!(done.report.attempts(), 1, "{:?}", done.report.failed_attempts);
+    let prompt = format!("Extract the quote from: `{text}`");
+    assert!(prompt.contains(&done.value.speaker), "{:?}", done.value);
+    assert!(prompt.contains(&done.value.quote), "{:?}", done.value);
+    assert!(topics.contains(&done.value.topic.as_str()), "{:?}", done.value);
+}
+
 #[test]
 fn complete_reports_the_servers_usage() {
     let (server, _serial) = server();
