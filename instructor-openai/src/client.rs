@@ -119,7 +119,8 @@ impl OpenAi {
     }
 
     /// Sends `request` with the constraint in use; under [`Constraint::Auto`] before it has
-    /// settled, tries [`auto_candidates`] in order (at most four requests) and settles on the
+    /// settled, asks whether the server is llama.cpp's (one `GET /models`), then tries
+    /// [`auto_candidates`] in order (at most four requests) and settles on the
     /// first the server accepts. A failure that is not a rejection of the request ends the
     /// search at once, settling nothing.
     fn post(
@@ -130,7 +131,12 @@ impl OpenAi {
         if let Some(constraint) = self.constraint_in_use() {
             return self.send(&self.body(request, stream, constraint));
         }
-        let candidates = auto_candidates(request.grammar.is_some(), request.json_schema.is_some());
+        let grammar_first = request.grammar.is_some() && self.is_llama_cpp_server();
+        let candidates = auto_candidates(
+            request.grammar.is_some(),
+            request.json_schema.is_some(),
+            grammar_first,
+        );
         let mut rejected = None;
         for constraint in candidates {
             match self.send(&self.body(request, stream, constraint)) {
@@ -151,6 +157,50 @@ impl OpenAi {
                 self.endpoint
             ))
         }))
+    }
+
+    /// Whether `GET /models` says the server is llama.cpp's own `llama-server` (`"owned_by":
+    /// "llamacpp"`). Its `json_schema` support turns the schema into a grammar that lets keys
+    /// come in any order with free whitespace (measured: the default model then answers
+    /// `{"age": 30, "name": "jason"}` over several lines), so [`Constraint::Auto`] sends it the
+    /// type's own grammar first. One short request; any failure means "no".
+    fn is_llama_cpp_server(&self) -> bool {
+        const MAX_MODELS_BYTES: u64 = 1 << 20;
+        let Some(base) = self.request_url.strip_suffix("/chat/completions") else {
+            return false;
+        };
+        let mut call = self
+            .agent
+            .get(format!("{base}/models"))
+            .config()
+            .timeout_global(Some(self.limits.request.min(Duration::from_secs(10))))
+            .build();
+        if let Some(auth) = &self.authorization {
+            call = call.header("authorization", auth.clone());
+        }
+        let Ok(response) = call.call() else {
+            return false;
+        };
+        if !response.status().is_success() {
+            return false;
+        }
+        let mut body = Vec::new();
+        if response
+            .into_body()
+            .as_reader()
+            .take(MAX_MODELS_BYTES)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            return false;
+        }
+        let Ok(models) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return false;
+        };
+        models["data"].as_array().is_some_and(|data| {
+            data.iter()
+                .any(|m| m["owned_by"].as_str() == Some("llamacpp"))
+        })
     }
 
     /// POSTs `body`, retrying what [`crate::retry`] allows within the request timeout, and

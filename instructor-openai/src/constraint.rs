@@ -24,14 +24,14 @@ use serde_json::{json, Map, Value};
 /// [`Grammar`](Constraint::Grammar) is the tightest: it is the same GBNF grammar the local
 /// llama.cpp backend runs, with the key order and integer bounds built in.
 ///
-/// Measured on llama-cpp-python's server 0.3.36 with the default model (this crate's
-/// `tests/server.rs`; the other rows are the servers' documentation, untested here):
-/// [`Auto`](Constraint::Auto) settles on `grammar` after one refused `json_schema` request;
-/// `grammar` is honoured exactly (keys in declaration
-/// order, at most one space after `:` and `,`); `json_object` with a schema is honoured too (spaced JSON, keys sorted), though
-/// for one list prompt the model answered `[ ]` where the grammar got every item; the
-/// `json_schema` response format is rejected with HTTP 500 (`response_format.type` must be
-/// `'text'` or `'json_object'`).
+/// Measured with the default model (this crate's `tests/server.rs` and `tests/llama_server.rs`;
+/// the OpenAI and vLLM rows are those servers' documentation, untested here), prompt
+/// ``Extract `Jason is 30 years old` ``:
+///
+/// | Server | `Auto` settles on | `json_schema` | `grammar` | `json_object` + schema | none |
+/// |---|---|---|---|---|---|
+/// | llama-cpp-python 0.3.36 | `Grammar`, after one refused request | HTTP 500 (`response_format.type` must be `'text'` or `'json_object'`) | honoured exactly: `{"name": "Jason", "age": 30}` | honoured, keys sorted: Jason/30; one list prompt got `[ ]` | prose; re-asked until the attempts run out |
+/// | llama.cpp `llama-server` (the same release's vendored tree, `--parallel 2`) | `Grammar`, first try (`GET /models` says llama.cpp) | accepted, as a looser grammar: `{"age": 30, "name": "jason"}` over several lines | honoured exactly: `{"name": "Jason", "age": 30}` | accepted, the same looser grammar | prose; re-asked until the attempts run out |
 ///
 /// Whichever you choose, the answer is parsed and validated locally and a failure is sent back
 /// to the model to fix ([`instructor_core::Extractor`]), so a server that ignores the
@@ -41,7 +41,9 @@ use serde_json::{json, Map, Value};
 pub enum Constraint {
     /// The default: the first of [`JsonSchema`](Constraint::JsonSchema),
     /// [`Grammar`](Constraint::Grammar) and [`JsonObjectSchema`](Constraint::JsonObjectSchema)
-    /// that the server accepts, else [`None`](Constraint::None). The client tries them in that
+    /// that the server accepts, else [`None`](Constraint::None); on llama.cpp's `llama-server`
+    /// (its `GET /models` says `"owned_by": "llamacpp"`) `Grammar` comes first, because the
+    /// grammar it derives from a schema lets keys come in any order. The client tries them in that
     /// order on its first constrained request, moving on only when the server rejects the
     /// request outright (HTTP 400, 422, 500 or 501 before any answer: llama-cpp-python answers
     /// `json_schema` with a 500), and keeps the first that succeeds for the rest of its life
@@ -115,13 +117,22 @@ impl Constraint {
 }
 
 /// The constraints [`Constraint::Auto`] tries, in order, for a request that carries `grammar`
-/// and `schema` as given: each only when what it sends is there, and `None` last.
-pub(crate) fn auto_candidates(has_grammar: bool, has_schema: bool) -> Vec<Constraint> {
+/// and `schema` as given: each only when what it sends is there, and `None` last. The standard
+/// `json_schema` comes first, except with `grammar_first` (a server known to run GBNF, where
+/// the type's own grammar is tighter than the one it would derive from the schema).
+pub(crate) fn auto_candidates(
+    has_grammar: bool,
+    has_schema: bool,
+    grammar_first: bool,
+) -> Vec<Constraint> {
     let mut out = Vec::with_capacity(4);
+    if has_grammar && grammar_first {
+        out.push(Constraint::Grammar);
+    }
     if has_schema {
         out.push(Constraint::JsonSchema);
     }
-    if has_grammar {
+    if has_grammar && !grammar_first {
         out.push(Constraint::Grammar);
     }
     if has_schema {
