@@ -105,8 +105,8 @@ fn check<T: ResponseModel + DeserializeOwned>(value: &Value) -> Vec<String> {
 
 fn messages<T: ResponseModel>(prompt: &str) -> Vec<Message> {
     vec![
-        instructor_core::prompt::system_message(
-            instructor_core::prompt::DEFAULT_SYSTEM_PROMPT,
+        instructor_core::__private::prompt::system_message(
+            instructor_core::__private::prompt::DEFAULT_SYSTEM_PROMPT,
             T::DESCRIPTION,
             &instructor_core::json_schema::<T>(),
         ),

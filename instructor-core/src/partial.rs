@@ -203,7 +203,7 @@ enum State {
 /// value's business.)
 ///
 /// ```
-/// use instructor_core::partial::PartialParser;
+/// use instructor_core::__private::partial::PartialParser;
 /// use instructor_core::{Event, Seg};
 ///
 /// let mut parser = PartialParser::new();
@@ -223,7 +223,7 @@ enum State {
 ///         r#"[] End { raw: "{\"name\": \"Jason\"}", start: 0 }"#,
 ///     ]
 /// );
-/// # Ok::<(), instructor_core::partial::JsonError>(())
+/// # Ok::<(), instructor_core::JsonError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PartialParser {
@@ -761,11 +761,14 @@ fn recycle<'b>(mut segs: Vec<Seg<'_>>) -> Vec<Seg<'b>> {
 ///
 /// Each chunk's events go straight into the partial value through
 /// [`ResponseModel::apply_partial`](crate::ResponseModel::apply_partial), so a chunk costs the
-/// same at the end of a long output as at its start. The [module docs](self) say what a
-/// snapshot shows.
+/// same at the end of a long output as at its start.
+///
+/// What a snapshot shows: a string shows its text so far; numbers, booleans, enums, maps and
+/// other "atomic" values appear once complete; a sequence shows its complete items plus the item
+/// being written, as far as it is itself partial.
 ///
 /// ```
-/// use instructor_core::partial::PartialValue;
+/// use instructor_core::PartialValue;
 ///
 /// let mut value = PartialValue::<Vec<(String, u8)>>::new();
 /// value.push(r#"[["Jason", 3"#)?;
@@ -778,7 +781,7 @@ fn recycle<'b>(mut segs: Vec<Seg<'_>>) -> Vec<Seg<'b>> {
 /// );
 /// value.push(r#"ne", 25]]"#)?;
 /// assert!(value.is_complete());
-/// # Ok::<(), instructor_core::partial::JsonError>(())
+/// # Ok::<(), instructor_core::JsonError>(())
 /// ```
 pub struct PartialValue<T: crate::ResponseModel> {
     parser: PartialParser,
@@ -864,14 +867,14 @@ impl<T: crate::ResponseModel> std::fmt::Debug for PartialValue<T> {
 /// arrives (`,`, `]` or whitespace), since until then another digit could follow.
 ///
 /// ```
-/// use instructor_core::partial::ItemSplitter;
+/// use instructor_core::__private::partial::ItemSplitter;
 ///
 /// let mut items = ItemSplitter::new();
 /// assert_eq!(items.push(r#"[{"name": "Jason"}, {"na"#)?, [r#"{"name": "Jason"}"#]);
 /// assert!(items.push(r#"me": "Jane"#)?.is_empty());
 /// assert_eq!(items.push(r#""}]"#)?, [r#"{"name": "Jane"}"#]);
 /// assert!(items.is_complete());
-/// # Ok::<(), instructor_core::partial::JsonError>(())
+/// # Ok::<(), instructor_core::JsonError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ItemSplitter {

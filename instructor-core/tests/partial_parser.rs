@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use instructor_core::partial::{ItemSplitter, JsonError, PartialParser, PartialValue};
+use instructor_core::__private::partial::{ItemSplitter, PartialParser};
+use instructor_core::{JsonError, PartialValue};
 use instructor_core::{Event, ResponseModel, Seg};
 use proptest::prelude::*;
 use serde_json::Value;
