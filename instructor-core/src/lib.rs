@@ -35,7 +35,7 @@ pub use grounding::Grounding;
 pub use input::Prompt;
 pub use item_stream::{ItemEvent, ItemReports, ItemStream};
 pub use llm::{
-    Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request, Role,
+    BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request, Role,
     Sampling, TokenStream, Usage,
 };
 pub use model::{json_schema, ResponseModel};

@@ -82,7 +82,7 @@ impl Llm for Scripted {
             .lock()
             .unwrap()
             .pop()
-            .ok_or_else(|| LlmError::Backend("script exhausted".into()))?;
+            .ok_or_else(|| LlmError::backend("script exhausted"))?;
         let chars: Vec<char> = answer.chars().collect();
         let chunks = chars.chunks(3).map(|c| c.iter().collect()).collect();
         Ok(Box::new(Replay {
@@ -299,7 +299,7 @@ fn list_items_arrive_one_by_one_and_invalid_ones_are_errors() {
 fn backend_errors_pass_through() {
     let llm = Scripted::new(&[]);
     let err = Even::extract(&llm, "n").unwrap_err();
-    assert!(matches!(err, Error::Llm(LlmError::Backend(_))), "{err:?}");
+    assert!(matches!(err, Error::Llm(LlmError::Backend { .. })), "{err:?}");
 }
 
 /// Replays one scripted stream of chunks, rewinds included, as a backend with a repetition
