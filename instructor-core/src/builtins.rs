@@ -15,6 +15,7 @@ use crate::grammar::{
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
 use crate::ResponseModel;
+use crate::schema::int_schema;
 
 /// Sets `slot` when the value at this level is complete: for values that only appear whole
 /// (numbers, booleans, enums, maps, tuples).
@@ -106,21 +107,6 @@ const fn int_grammar(rule: &str, min: Int, max: Int) -> Grammar {
     Grammar::new()
         .define(&name, &grammar::int_range_body(min, max))
         .root(name, Kind::Integer { min, max })
-}
-
-fn int_schema(min: Int, max: Int) -> Value {
-    let bound = |i: Int| -> Value {
-        if i.neg {
-            i128::try_from(i.mag)
-                .map(|m| json!(-m))
-                .unwrap_or(json!(-(i.mag as f64)))
-        } else {
-            u64::try_from(i.mag)
-                .map(|m| json!(m))
-                .unwrap_or(json!(i.mag as f64))
-        }
-    };
-    json!({"type": "integer", "minimum": bound(min), "maximum": bound(max)})
 }
 
 macro_rules! int_impls {

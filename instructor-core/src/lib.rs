@@ -56,13 +56,13 @@ pub use instructor_derive::ResponseModel;
 pub mod __private {
     pub use crate::builtins::{apply_atomic, apply_atomic_shared};
     pub use crate::grammar::{
-        Constraints, External, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
+        Bound, Constraints, External, Grammar, Int, Kind, Name, Text, BODY_CAP, CAP,
     };
     pub use crate::grounding::{
         check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules, Texts,
     };
     pub use crate::validate::{
-        check_fn, check_items, check_length, check_pattern, check_range, Bound, Measure, Measured,
+        check_fn, check_items, check_length, check_pattern, check_range, Measure, Measured,
         PathSeg,
     };
     pub use serde;

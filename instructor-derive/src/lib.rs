@@ -16,12 +16,14 @@ mod ast;
 mod attr;
 mod case;
 mod ctxt;
+mod escape;
 mod grammar;
 mod grounding;
 mod partial;
 mod regex_gbnf;
 mod repeats;
 mod schema;
+mod tokens;
 mod validate;
 
 use proc_macro2::TokenStream;
