@@ -4,7 +4,7 @@
 //!
 //! Judging is the same for both sides: an output is *schema-valid* when it deserializes into the
 //! case's Rust type and passes its validation (bounds, patterns, enum values), and *correct* when
-//! every field named in the expected answer matches (see [`matches`]).
+//! every field named in the expected answer matches (see [`matches()`]).
 
 use std::time::Instant;
 
