@@ -13,9 +13,9 @@ use crate::grammar::{
     SPACE,
 };
 use crate::partial::{Event, Seg};
+use crate::schema::int_schema;
 use crate::validate::Validator;
 use crate::ResponseModel;
-use crate::schema::int_schema;
 
 /// Sets `slot` when the value at this level is complete: for values that only appear whole
 /// (numbers, booleans, enums, maps, tuples).

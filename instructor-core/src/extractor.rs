@@ -167,8 +167,12 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             T::DESCRIPTION,
             &prepared.schema,
         );
-        let session =
-            Session::new::<T>(self.llm, conversation(system, rest), prepared, self.options());
+        let session = Session::new::<T>(
+            self.llm,
+            conversation(system, rest),
+            prepared,
+            self.options(),
+        );
         PartialStream::new(session, self.stop_when_complete)
     }
 

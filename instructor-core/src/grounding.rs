@@ -17,7 +17,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::extractor::Extractor;
-use crate::grammar::{push_json_str, push_lit, External, Grammar, Kind, Name, Text, BODY_CAP, SPACE};
+use crate::grammar::{
+    push_json_str, push_lit, External, Grammar, Kind, Name, Text, BODY_CAP, SPACE,
+};
 use crate::validate::Validator;
 use crate::{verbatim, Error, Llm, Message, ResponseModel, Role};
 

@@ -35,8 +35,8 @@ pub use grounding::Grounding;
 pub use input::Prompt;
 pub use item_stream::{ItemEvent, ItemReports, ItemStream};
 pub use llm::{
-    BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request, Role,
-    Sampling, TokenStream, Usage,
+    BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request,
+    Role, Sampling, TokenStream, Usage,
 };
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, JsonError, PartialValue, Seg};
@@ -59,11 +59,11 @@ pub mod __private {
         Bound, Constraints, External, Grammar, Int, Kind, Name, Text, BODY_CAP, CAP,
     };
     pub use crate::grounding::{
-        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules, Texts,
+        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules,
+        Texts,
     };
     pub use crate::validate::{
-        check_fn, check_items, check_length, check_pattern, check_range, Measure, Measured,
-        PathSeg,
+        check_fn, check_items, check_length, check_pattern, check_range, Measure, Measured, PathSeg,
     };
     pub use serde;
     pub use serde_json;

@@ -77,7 +77,11 @@ keyed! {
 fn derived_keys_are_escaped_as_core_and_serde_json_escape_them() {
     for (key, gbnf, properties) in keyed() {
         let json = core_json(key);
-        assert_eq!(json, serde_json::to_string(key).unwrap_or_default(), "{key:?}");
+        assert_eq!(
+            json,
+            serde_json::to_string(key).unwrap_or_default(),
+            "{key:?}"
+        );
         let member = core_lit(&format!("{{{json}:"));
         assert!(gbnf.contains(&member), "{key:?}: {member} not in\n{gbnf}");
         // The grammar's key is the one serde reads and the schema shows.
@@ -164,10 +168,18 @@ fn derived_rule_names_are_mangled_as_core_mangles_them() {
     ] {
         let rule = name(&[root.as_str(), field]);
         let def = format!("\n{} ::= ", rule.as_str());
-        assert!(Names::GBNF.contains(&def), "{field}: {def:?} not in\n{}", Names::GBNF);
+        assert!(
+            Names::GBNF.contains(&def),
+            "{field}: {def:?} not in\n{}",
+            Names::GBNF
+        );
     }
     // `a__b` mangles like `a_b`: the derive keeps the two apart with a suffix.
     let second = name(&[root.as_str(), "a-b-2"]);
     let def = format!("\n{} ::= ", second.as_str());
-    assert!(Names::GBNF.contains(&def), "{def:?} not in\n{}", Names::GBNF);
+    assert!(
+        Names::GBNF.contains(&def),
+        "{def:?} not in\n{}",
+        Names::GBNF
+    );
 }

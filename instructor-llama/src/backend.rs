@@ -25,7 +25,9 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
             LlamaBackend::init().map_err(std::sync::Arc::new)
         })
         .as_ref()
-        .map_err(|e| LlmError::backend("could not initialise llama.cpp").caused_by(std::sync::Arc::clone(e)))
+        .map_err(|e| {
+            LlmError::backend("could not initialise llama.cpp").caused_by(std::sync::Arc::clone(e))
+        })
 }
 
 /// Serialises every `llama_decode` and every context creation in the process.

@@ -336,7 +336,9 @@ fn a_corrupt_model_file_is_a_load_error_not_a_crash() {
     std::fs::write(&truncated, head).unwrap();
     for path in [&junk, &fake, &empty, &truncated] {
         match Llama::builder().model_path(path).build() {
-            Err(LlmError::ModelLoad { message: msg, .. }) => assert!(msg.contains("scripts/setup.sh"), "{msg}"),
+            Err(LlmError::ModelLoad { message: msg, .. }) => {
+                assert!(msg.contains("scripts/setup.sh"), "{msg}")
+            }
             other => panic!("{}: expected ModelLoad, got {other:?}", path.display()),
         }
     }

@@ -197,7 +197,10 @@ mod tests {
         let err = before_response(ureq::Error::Io(refused), "http://h/v1", LIMITS);
         assert!(err.to_string().contains("connection refused"), "{err}");
         let io = err.source().and_then(|e| e.downcast_ref::<io::Error>());
-        assert_eq!(io.map(io::Error::kind), Some(io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            io.map(io::Error::kind),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
 
         let reset = io::Error::new(io::ErrorKind::ConnectionReset, "peer reset");
         let err = reading_body(reset, "http://h/v1", LIMITS, "the stream");
@@ -207,7 +210,10 @@ mod tests {
 
         // Through the extraction's own error the chain is the same.
         let outer = instructor_core::Error::from(err);
-        assert!(outer.source().is_some_and(|e| e.is::<io::Error>()), "{outer:?}");
+        assert!(
+            outer.source().is_some_and(|e| e.is::<io::Error>()),
+            "{outer:?}"
+        );
     }
 
     #[test]
@@ -215,7 +221,10 @@ mod tests {
         let err = before_response(ureq::Error::HostNotFound, "http://h/v1", LIMITS);
         assert!(matches!(err, LlmError::Connect { .. }), "{err:?}");
         let cause = err.source().and_then(|e| e.downcast_ref::<ureq::Error>());
-        assert!(matches!(cause, Some(ureq::Error::HostNotFound)), "{cause:?}");
+        assert!(
+            matches!(cause, Some(ureq::Error::HostNotFound)),
+            "{cause:?}"
+        );
 
         let err = crate::response::parse_answer(b"{not json", "http://h/v1")
             .expect_err("invalid JSON is an error");

@@ -316,7 +316,9 @@ mod tests {
         let (chunks, error, _, _) = drain(&body);
         assert_eq!(chunks, ["a", "b"]);
         match error {
-            Some(LlmError::Protocol { message: msg, .. }) => assert!(msg.contains("not JSON"), "{msg}"),
+            Some(LlmError::Protocol { message: msg, .. }) => {
+                assert!(msg.contains("not JSON"), "{msg}")
+            }
             other => panic!("{other:?}"),
         }
         let (chunks, error, _, _) = drain(&delta("a"));
@@ -333,10 +335,15 @@ mod tests {
     fn server_errors_and_chunks_without_choices() {
         let (_, error, _, _) = drain("data: {\"error\":{\"message\":\"out of memory\"}}\n\n");
         match error {
-            Some(LlmError::Backend { message: msg, .. }) => assert!(msg.contains("out of memory"), "{msg}"),
+            Some(LlmError::Backend { message: msg, .. }) => {
+                assert!(msg.contains("out of memory"), "{msg}")
+            }
             other => panic!("{other:?}"),
         }
         let (_, error, _, _) = drain("data: {\"id\":1}\n\n");
-        assert!(matches!(error, Some(LlmError::Protocol { .. })), "{error:?}");
+        assert!(
+            matches!(error, Some(LlmError::Protocol { .. })),
+            "{error:?}"
+        );
     }
 }

@@ -323,7 +323,9 @@ fn a_stream_cut_midway_errors_after_its_content_and_is_not_retried() {
         let (chunks, error) = drain(stream.as_mut());
         assert_eq!(chunks, ["{\"n\"", ":4"]);
         match error {
-            Some(LlmError::Protocol { message: msg, .. }) => assert!(msg.contains(&server.base_url), "{msg}"),
+            Some(LlmError::Protocol { message: msg, .. }) => {
+                assert!(msg.contains(&server.base_url), "{msg}")
+            }
             other => panic!("expected a protocol error, got {other:?}"),
         }
         assert!(
@@ -484,7 +486,11 @@ fn a_closed_port_is_a_connect_error_after_bounded_retries() {
                 .as_deref()
                 .and_then(|e| e.downcast_ref::<std::io::Error>())
                 .map(std::io::Error::kind);
-            assert_eq!(io, Some(std::io::ErrorKind::ConnectionRefused), "{source:?}");
+            assert_eq!(
+                io,
+                Some(std::io::ErrorKind::ConnectionRefused),
+                "{source:?}"
+            );
         }
         other => panic!("expected Connect, got {other:?}"),
     }

@@ -7,7 +7,6 @@ use super::name::Name;
 use super::text::Text;
 use super::{Grammar, Kind, BODY_CAP, FLOAT32_RULES, FLOAT_RULES, JSON_CHAR_RULES, SPACE};
 
-
 /// A numeric bound as written in a `range(...)` attribute: the one bound type, read by
 /// [`constrain`] in constant evaluation and by `validate::check_range` after parsing.
 #[derive(Clone, Copy, Debug)]

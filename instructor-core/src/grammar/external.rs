@@ -4,7 +4,6 @@
 use super::name::{name, Name};
 use super::text::{fnv1a, hex_digit, Text};
 
-
 /// A rule a compile-time grammar refers to without defining it: the extraction fills it in
 /// from what is only known at run time. Both match one whole JSON string, quotes included.
 ///

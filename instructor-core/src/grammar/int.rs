@@ -4,7 +4,6 @@
 use super::text::{decimal, Text};
 use super::BODY_CAP;
 
-
 /// A signed integer wide enough for every Rust integer type's bounds (`i128::MIN..=u128::MAX`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Int {

@@ -42,7 +42,6 @@ pub use int::{int_range_body, Int};
 pub use name::{name, user_type_name, Name};
 pub use text::{fnv1a, json_escape, push_json_str, push_lit, Text};
 
-
 /// Capacity, in bytes, of a grammar's rule text.
 pub const CAP: usize = 32 * 1024;
 /// Maximum number of rules in one grammar.
@@ -53,8 +52,6 @@ pub const NAME_CAP: usize = 48;
 pub const MAX_EXTERNALS: usize = 16;
 /// Capacity, in bytes, of one rule's body while it is being built.
 pub const BODY_CAP: usize = 4 * 1024;
-
-
 
 /// What kind of JSON value a grammar matches: lets field constraints check, at compile time,
 /// that they fit the field's type.
@@ -299,8 +296,6 @@ impl Default for Grammar {
         Self::new()
     }
 }
-
-
 
 /// Rules for JSON numbers parsed as floats. They accept every finite number `serde_json`
 /// writes (plain notation up to 16 integer digits and 24 fraction digits; scientific notation

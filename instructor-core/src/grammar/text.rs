@@ -175,7 +175,14 @@ const fn json_byte(c: u8) -> ([u8; 6], usize) {
         0x08 => ([b'\\', b'b', 0, 0, 0, 0], 2),
         0x0c => ([b'\\', b'f', 0, 0, 0, 0], 2),
         c if c < 0x20 => (
-            [b'\\', b'u', b'0', b'0', hex_digit(c >> 4), hex_digit(c & 15)],
+            [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                hex_digit(c >> 4),
+                hex_digit(c & 15),
+            ],
             6,
         ),
         c => ([c, 0, 0, 0, 0, 0], 1),
@@ -265,4 +272,3 @@ pub const fn fnv1a(b: &[u8]) -> u64 {
     }
     h
 }
-

@@ -37,4 +37,3 @@ pub(super) fn char_at(text: &str, i: usize) -> String {
         None => "the end of the text".to_owned(),
     }
 }
-

@@ -15,8 +15,8 @@ mod parser;
 mod state;
 mod value;
 
-pub use items::ItemSplitter;
 pub use error::JsonError;
+pub use items::ItemSplitter;
 pub use parser::PartialParser;
 pub use value::PartialValue;
 

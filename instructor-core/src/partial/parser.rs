@@ -2,8 +2,8 @@
 //! time proportional to each chunk. Must not know any Rust type (`value.rs` and the
 //! `ResponseModel` impls turn events into partial values).
 
-use super::state::{Esc, Frame, Num, State};
 use super::error::char_at;
+use super::state::{Esc, Frame, Num, State};
 use super::{Event, JsonError, Seg, Sink};
 
 /// `serde_json` refuses the 128th level of nesting (its recursion limit); refusing it here too
@@ -584,4 +584,3 @@ fn recycle<'b>(mut segs: Vec<Seg<'_>>) -> Vec<Seg<'b>> {
     segs.clear();
     segs.into_iter().map_while(|_| None).collect()
 }
-

@@ -102,4 +102,3 @@ pub(super) enum State {
     /// The text is not JSON; the error is kept and returned again.
     Failed,
 }
-

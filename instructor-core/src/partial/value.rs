@@ -105,4 +105,3 @@ impl<T: crate::ResponseModel> std::fmt::Debug for PartialValue<T> {
             .finish()
     }
 }
-

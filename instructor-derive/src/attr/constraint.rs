@@ -125,7 +125,6 @@ impl Constraints {
     }
 }
 
-
 pub(super) fn parse_range(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<RangeAttr> {
     let mut out = RangeAttr {
         min: None,
@@ -220,4 +219,3 @@ pub(super) fn number(expr: &Expr) -> syn::Result<Num> {
         other => Err(syn::Error::new_spanned(other, "expected a number literal")),
     }
 }
-

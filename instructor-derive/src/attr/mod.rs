@@ -26,9 +26,9 @@ mod constraint;
 mod doc;
 mod serde;
 
+use constraint::{parse_count, parse_range};
 pub use constraint::{Constraints, CountAttr, Num, PatternAttr};
 pub use doc::doc;
-use constraint::{parse_count, parse_range};
 use serde::{de_names, parse_serde, rename_rule, take_names};
 
 /// Where an attribute was written: decides which keys are allowed.

@@ -83,7 +83,11 @@ pub(super) fn de_names(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
 }
 
 /// serde takes the first deserialize name as the name and every one as an accepted alias.
-pub(super) fn take_names(names: Vec<LitStr>, rename: &mut Option<LitStr>, aliases: &mut Vec<String>) {
+pub(super) fn take_names(
+    names: Vec<LitStr>,
+    rename: &mut Option<LitStr>,
+    aliases: &mut Vec<String>,
+) {
     for name in names {
         if rename.is_none() {
             *rename = Some(name);
@@ -107,4 +111,3 @@ pub(super) fn rename_rule(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Opti
         }
     }
 }
-
