@@ -1,6 +1,6 @@
 //! Code for `ResponseModel::json_schema`.
 //!
-//! The schema describes the same values as the grammar (`grammar.rs`): objects with
+//! The schema describes the same values as the grammar (`grammar/`): objects with
 //! `additionalProperties: false`, every key the grammar always writes listed in `required`
 //! (`Option` fields too: the grammar writes them, as `null` when absent), and enums in the shape
 //! of their serde representation. A user type puts its schema in `$defs` under its identifier
