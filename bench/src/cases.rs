@@ -4,7 +4,7 @@
 //!
 //! Judging is the same for both sides: an output is *schema-valid* when it deserializes into the
 //! case's Rust type and passes its validation (bounds, patterns, enum values), and *correct* when
-//! every field named in the expected answer matches (see [`matches`]).
+//! every field named in the expected answer matches (see [`matches()`]).
 
 use std::time::Instant;
 
@@ -105,8 +105,8 @@ fn check<T: ResponseModel + DeserializeOwned>(value: &Value) -> Vec<String> {
 
 fn messages<T: ResponseModel>(prompt: &str) -> Vec<Message> {
     vec![
-        instructor_core::prompt::system_message(
-            instructor_core::prompt::DEFAULT_SYSTEM_PROMPT,
+        instructor_core::__private::prompt::system_message(
+            instructor_core::__private::prompt::DEFAULT_SYSTEM_PROMPT,
             T::DESCRIPTION,
             &instructor_core::json_schema::<T>(),
         ),

@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use instructor_core::partial::PartialValue;
+use instructor_core::PartialValue;
 use serde_json::Value;
 
 type Shape = Vec<(String, u32, Vec<String>)>;

@@ -13,6 +13,7 @@ use crate::grammar::{
     SPACE,
 };
 use crate::partial::{Event, Seg};
+use crate::schema::int_schema;
 use crate::validate::Validator;
 use crate::ResponseModel;
 
@@ -106,21 +107,6 @@ const fn int_grammar(rule: &str, min: Int, max: Int) -> Grammar {
     Grammar::new()
         .define(&name, &grammar::int_range_body(min, max))
         .root(name, Kind::Integer { min, max })
-}
-
-fn int_schema(min: Int, max: Int) -> Value {
-    let bound = |i: Int| -> Value {
-        if i.neg {
-            i128::try_from(i.mag)
-                .map(|m| json!(-m))
-                .unwrap_or(json!(-(i.mag as f64)))
-        } else {
-            u64::try_from(i.mag)
-                .map(|m| json!(m))
-                .unwrap_or(json!(i.mag as f64))
-        }
-    };
-    json!({"type": "integer", "minimum": bound(min), "maximum": bound(max)})
 }
 
 macro_rules! int_impls {

@@ -1,7 +1,7 @@
 //! What can go wrong in an extraction: the one [`Error`] enum users match on.
 //!
 //! Backend failures are [`LlmError`](crate::LlmError), which lives with the [`Llm`](crate::Llm)
-//! trait in `llm.rs` (it is part of the backend contract); this module wraps it and must not
+//! trait in `llm/` (it is part of the backend contract); this module wraps it and must not
 //! grow backend-specific variants.
 
 use crate::llm::{LlmError, Usage};

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::extractor::Extractor;
-use crate::grammar::{push_lit, External, Grammar, Kind, Name, Text, BODY_CAP, SPACE};
+use crate::grammar::{
+    push_json_str, push_lit, External, Grammar, Kind, Name, Text, BODY_CAP, SPACE,
+};
 use crate::validate::Validator;
 use crate::{verbatim, Error, Llm, Message, ResponseModel, Role};
 
@@ -186,7 +188,8 @@ fn push_choices_rule(out: &mut String, name: &Name, values: &[String]) {
     out.push_str(" ::=");
     for (i, v) in values.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { " | " });
-        let json = serde_json::to_string(v).unwrap_or_default();
+        let mut json = String::with_capacity(v.len() + 2);
+        push_json_str(&mut json, v);
         push_lit(out, &json);
     }
     out.push('\n');

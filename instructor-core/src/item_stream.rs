@@ -2,7 +2,7 @@
 //!
 //! The list is one generation: an invalid item is reported and the list goes on; it is not
 //! re-asked (the items before and after it are already out). The splitting is
-//! `partial.rs`'s [`ItemSplitter`]; the request, cost and report are the session's.
+//! `partial/items.rs`'s [`ItemSplitter`]; the request, cost and report are the session's.
 
 use std::collections::VecDeque;
 

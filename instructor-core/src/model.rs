@@ -37,6 +37,10 @@ use crate::{Extractor, ItemStream, PartialStream, Prompt};
 /// ```
 pub trait ResponseModel: DeserializeOwned + Sized + 'static {
     /// The grammar of one value of this type, built in constant evaluation.
+    ///
+    /// Hidden with its building blocks (`__private::grammar`): the derive and the built-in impls
+    /// write it; users read the finished text in [`GBNF`](Self::GBNF).
+    #[doc(hidden)]
     const GRAMMAR: Grammar;
 
     /// The complete GBNF grammar (`root` plus every rule) for this type as the whole output.

@@ -1,5 +1,5 @@
 //! Streaming one value: partial snapshots as tokens arrive, re-asks on a failed check, then
-//! the validated value. The per-token work is the partial parser's (`partial.rs`); the
+//! the validated value. The per-token work is the partial parser's (`partial/`); the
 //! attempts, requests and report are the session's (`session.rs`).
 
 use crate::error::Error;

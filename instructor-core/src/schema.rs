@@ -2,23 +2,31 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::validate::Bound;
+use crate::grammar::{Bound, Int};
+
+/// An integer as a JSON number: exact while it fits `i128`/`u64`, else the nearest `f64`.
+fn int_value(i: Int) -> Value {
+    if i.neg {
+        i128::try_from(i.mag)
+            .map(|m| json!(-m))
+            .unwrap_or(json!(-(i.mag as f64)))
+    } else {
+        u64::try_from(i.mag)
+            .map(|m| json!(m))
+            .unwrap_or(json!(i.mag as f64))
+    }
+}
 
 fn bound_value(b: Bound) -> Value {
     match b {
-        Bound::Int(i) => {
-            if i.neg {
-                i128::try_from(i.mag)
-                    .map(|m| json!(-m))
-                    .unwrap_or(json!(-(i.mag as f64)))
-            } else {
-                u64::try_from(i.mag)
-                    .map(|m| json!(m))
-                    .unwrap_or(json!(i.mag as f64))
-            }
-        }
+        Bound::Int(i) => int_value(i),
         Bound::Float(f) => json!(f),
     }
+}
+
+/// The schema of an integer type whose values are `min..=max`.
+pub(crate) fn int_schema(min: Int, max: Int) -> Value {
+    json!({"type": "integer", "minimum": int_value(min), "maximum": int_value(max)})
 }
 
 /// The schema a nullable value wraps: `{"anyOf": [inner, {"type": "null"}]}` → `inner`.

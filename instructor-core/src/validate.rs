@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use crate::grammar::Int;
+use crate::grammar::{Bound, Int};
 use crate::ResponseModel;
 
 /// One step of a field path.
@@ -276,15 +276,6 @@ impl<T: Measure> Measure for Box<T> {
     fn measure(&self) -> Option<Measured<'_>> {
         (**self).measure()
     }
-}
-
-/// A bound as written in a `range(...)` attribute.
-#[derive(Debug, Clone, Copy)]
-pub enum Bound {
-    /// An integer literal.
-    Int(Int),
-    /// A float literal.
-    Float(f64),
 }
 
 impl Bound {

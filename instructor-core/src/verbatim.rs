@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use crate::grammar::push_lit;
+use crate::grammar::{push_json_str, push_lit};
 
 /// The separator between sources: not a Unicode scalar value, so no character equals it.
 const SEPARATOR: u32 = 0x11_0000;
@@ -167,7 +167,8 @@ pub(crate) fn push_rules(out: &mut String, sources: &[&str]) {
 /// The GBNF literal of `c` as `serde_json` writes it inside a JSON string.
 fn json_char_lit(c: char) -> String {
     let mut buf = [0u8; 4];
-    let json = serde_json::to_string(c.encode_utf8(&mut buf) as &str).unwrap_or_default();
+    let mut json = String::with_capacity(8);
+    push_json_str(&mut json, c.encode_utf8(&mut buf));
     let inner = json
         .strip_prefix('"')
         .and_then(|j| j.strip_suffix('"'))

@@ -9,7 +9,7 @@
 #[path = "support/gbnf.rs"]
 mod gbnf;
 
-use instructor_core::partial::PartialValue;
+use instructor_core::PartialValue;
 use instructor_core::{json_schema, validate, ResponseModel, Validate, Validator};
 use serde::Deserialize;
 use serde_json::json;
@@ -857,7 +857,7 @@ fn the_system_prompt_lists_field_descriptions_without_pasting_the_schema() {
         name: String,
         age: u8,
     }
-    let m = instructor_core::prompt::system_message(
+    let m = instructor_core::__private::prompt::system_message(
         "Extract.",
         Described::DESCRIPTION,
         &instructor_core::json_schema::<Described>(),

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use instructor_core::partial::{ItemSplitter, JsonError, PartialParser, PartialValue};
+use instructor_core::__private::partial::{ItemSplitter, PartialParser};
 use instructor_core::{Event, ResponseModel, Seg};
+use instructor_core::{JsonError, PartialValue};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -82,7 +82,7 @@ impl Llm for Scripted {
             .lock()
             .unwrap()
             .pop()
-            .ok_or_else(|| LlmError::Backend("script exhausted".into()))?;
+            .ok_or_else(|| LlmError::backend("script exhausted"))?;
         let chars: Vec<char> = answer.chars().collect();
         let chunks = chars.chunks(3).map(|c| c.iter().collect()).collect();
         Ok(Box::new(Replay {
@@ -108,7 +108,7 @@ impl ResponseModel for Even {
         <u32 as ResponseModel>::apply_partial(slot, path, event)
     }
     fn validate(&self, v: &mut Validator<'_>) {
-        if !self.0.is_multiple_of(2) {
+        if self.0 % 2 != 0 {
             v.error(format!("{} is odd; it must be even", self.0));
         }
     }
@@ -299,7 +299,10 @@ fn list_items_arrive_one_by_one_and_invalid_ones_are_errors() {
 fn backend_errors_pass_through() {
     let llm = Scripted::new(&[]);
     let err = Even::extract(&llm, "n").unwrap_err();
-    assert!(matches!(err, Error::Llm(LlmError::Backend(_))), "{err:?}");
+    assert!(
+        matches!(err, Error::Llm(LlmError::Backend { .. })),
+        "{err:?}"
+    );
 }
 
 /// Replays one scripted stream of chunks, rewinds included, as a backend with a repetition

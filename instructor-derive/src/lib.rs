@@ -5,10 +5,13 @@
 //! path, so nothing depends on what the user has in scope.
 //!
 //! The data flow, by module:
-//! - `attr.rs` reads `#[instructor(...)]`, `#[serde(...)]` and doc comments;
+//! - `attr/` reads `#[instructor(...)]` (`mod.rs`), `#[serde(...)]` (`serde.rs`), the
+//!   constraint attributes (`constraint.rs`) and doc comments (`doc.rs`);
 //! - `ast.rs` resolves them into JSON names, optionality and constraints (`case.rs` holds serde's
 //!   case conversions, `regex_gbnf.rs` turns `pattern`s into grammar);
-//! - `grammar.rs`, `schema.rs`, `partial.rs` and `validate.rs` each write one part of the impl;
+//! - `grammar/`, `schema.rs`, `partial.rs` and `validate.rs` each write one part of the impl,
+//!   spelling grammar text through `escape.rs` (the derive's one mirror of core's escaping and
+//!   name mangling) and attribute values through `tokens.rs`;
 //! - `ctxt.rs` collects errors, and `fallback` below emits a minimal impl after one, so the user
 //!   sees the real problem and not a cascade of "trait not implemented".
 
@@ -16,12 +19,14 @@ mod ast;
 mod attr;
 mod case;
 mod ctxt;
+mod escape;
 mod grammar;
 mod grounding;
 mod partial;
 mod regex_gbnf;
 mod repeats;
 mod schema;
+mod tokens;
 mod validate;
 
 use proc_macro2::TokenStream;

@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 
 use regex_syntax::hir::{Class, Hir, HirKind, Look, Repetition};
 
+use crate::escape::{gbnf_literal, json_char_escape, json_escape};
+
 /// Above this size a character class is restricted to its ASCII members (`\d`, `\w` and the
 /// Unicode categories would otherwise take kilobytes of grammar each).
 const CLASS_BUDGET: usize = 200;
@@ -182,50 +184,6 @@ fn non_empty(hir: &Hir) -> Result<Option<Hir>, String> {
     }
 }
 
-/// `s` as the text of a JSON string, without quotes, in the spelling the grammar allows.
-fn json_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match special_escape(u32::from(c)) {
-            Some(esc) => out.push_str(&esc),
-            None => out.push(c),
-        }
-    }
-    out
-}
-
-/// The JSON escape a character must be written with, for those that cannot appear raw.
-fn special_escape(c: u32) -> Option<String> {
-    Some(match c {
-        0x22 => String::from("\\\""),
-        0x5c => String::from("\\\\"),
-        0x08 => String::from("\\b"),
-        0x09 => String::from("\\t"),
-        0x0a => String::from("\\n"),
-        0x0c => String::from("\\f"),
-        0x0d => String::from("\\r"),
-        c if c < 0x20 => format!("\\u{c:04x}"),
-        _ => return None,
-    })
-}
-
-/// `s` as a GBNF string literal.
-fn gbnf_literal(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// One code point inside a GBNF character class: alphanumerics as is, everything else escaped,
 /// so no character can be mistaken for class syntax (`]`, `-`, `^`, `\`).
 fn class_char(out: &mut String, c: u32) {
@@ -341,7 +299,7 @@ fn class_expr(ranges: Vec<(u32, u32)>) -> Result<(String, Prec), String> {
     for &c in &specials {
         match c {
             0x22 | 0x5c | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => {
-                alternatives.push(gbnf_literal(&special_escape(c).unwrap_or_default()));
+                alternatives.push(gbnf_literal(&json_char_escape(c).unwrap_or_default()));
             }
             c if c < 0x10 => hex_low.push(c),
             c => hex_high.push(c - 0x10),

@@ -1,6 +1,6 @@
 //! Code for `ResponseModel::json_schema`.
 //!
-//! The schema describes the same values as the grammar (`grammar.rs`): objects with
+//! The schema describes the same values as the grammar (`grammar/`): objects with
 //! `additionalProperties: false`, every key the grammar always writes listed in `required`
 //! (`Option` fields too: the grammar writes them, as `null` when absent), and enums in the shape
 //! of their serde representation. A user type puts its schema in `$defs` under its identifier
@@ -12,8 +12,8 @@ use quote::quote;
 use syn::ext::IdentExt;
 
 use crate::ast::{Body, Field, Input, Repr, Shape, Style, Variant};
-use crate::attr::Num;
-use crate::grammar::{count_tokens, float_tokens, int_tokens, rm};
+use crate::grammar::rm;
+use crate::tokens::{bound_tokens, count_tokens};
 
 /// The body of `fn json_schema(defs: &mut Map<String, Value>) -> Value`.
 pub fn json_schema(input: &Input<'_>) -> TokenStream {
@@ -59,20 +59,9 @@ fn field_schema(f: &Field<'_>) -> TokenStream {
         .map(|d| quote!(#p::schema::describe(&mut __s, #d);));
     let c = &f.constraints;
     let constrain = c.any().then(|| {
-        let bound = |n: Option<Num>| match n {
-            None => quote!(::core::option::Option::None),
-            Some(Num::Int { .. }) => {
-                let int = int_tokens(n);
-                quote!(::core::option::Option::Some(#p::Bound::Int(#int)))
-            }
-            Some(Num::Float(f)) => {
-                let f = float_tokens(f);
-                quote!(::core::option::Option::Some(#p::Bound::Float(#f)))
-            }
-        };
         let (min, max) = match &c.range {
-            Some(r) => (bound(r.min), bound(r.max)),
-            None => (bound(None), bound(None)),
+            Some(r) => (bound_tokens(r.min), bound_tokens(r.max)),
+            None => (bound_tokens(None), bound_tokens(None)),
         };
         let length = count_tokens(&c.length);
         let items = count_tokens(&c.items);

@@ -8,8 +8,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::ast::{Body, Field, Input, Shape, Style};
-use crate::attr::Num;
-use crate::grammar::{float_tokens, int_tokens, opt_usize, rm};
+use crate::grammar::rm;
+use crate::tokens::{bound_tokens, opt_usize};
 
 /// The body of `fn validate(&self, v: &mut Validator<'_>)`.
 pub fn validate(input: &Input<'_>) -> TokenStream {
@@ -109,19 +109,8 @@ fn field_checks(f: &Field<'_>, value: &TokenStream) -> TokenStream {
     let own = rm(f.ty, "validate");
     let mut out = vec![quote!(#own(#value, v);)];
     let c = &f.constraints;
-    let bound = |n: Option<Num>| match n {
-        None => quote!(::core::option::Option::None),
-        Some(Num::Int { .. }) => {
-            let int = int_tokens(n);
-            quote!(::core::option::Option::Some(#p::Bound::Int(#int)))
-        }
-        Some(Num::Float(x)) => {
-            let x = float_tokens(x);
-            quote!(::core::option::Option::Some(#p::Bound::Float(#x)))
-        }
-    };
     if let Some(r) = &c.range {
-        let (min, max) = (bound(r.min), bound(r.max));
+        let (min, max) = (bound_tokens(r.min), bound_tokens(r.max));
         out.push(quote_spanned!(r.span=> #p::check_range(v, #value, #min, #max);));
     }
     if let Some(l) = &c.length {

@@ -16,14 +16,18 @@ use llama_cpp_2::LogOptions;
 /// this one. Logs are routed to `tracing` *before* init, because init itself logs (~2 300 lines on
 /// a model load) and llama.cpp's default sink is stderr.
 pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    // The error is shared, not formatted, so every caller gets it as its `source()`.
+    static BACKEND: OnceLock<Result<LlamaBackend, std::sync::Arc<llama_cpp_2::LlamaCppError>>> =
+        OnceLock::new();
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
+            LlamaBackend::init().map_err(std::sync::Arc::new)
         })
         .as_ref()
-        .map_err(|e| LlmError::Backend(format!("could not initialise llama.cpp: {e}")))
+        .map_err(|e| {
+            LlmError::backend("could not initialise llama.cpp").caused_by(std::sync::Arc::clone(e))
+        })
 }
 
 /// Serialises every `llama_decode` and every context creation in the process.

@@ -194,7 +194,7 @@ mod tests {
 
     fn message(result: Result<Resolved, LlmError>) -> String {
         match result {
-            Err(LlmError::ModelLoad(msg)) => msg,
+            Err(LlmError::ModelLoad { message: msg, .. }) => msg,
             other => panic!("expected ModelLoad, got {other:?}"),
         }
     }

@@ -29,7 +29,7 @@ pub(crate) fn model_missing(path: &Path, hint: &SetupHint) -> LlmError {
             format!("check the path (for the default model, run `{SETUP_COMMAND}`)")
         }
     };
-    LlmError::ModelLoad(format!("model file {} not found; {hint}", path.display()))
+    LlmError::model_load(format!("model file {} not found; {hint}", path.display()))
 }
 
 pub(crate) fn unknown_model(name: &str, asked: Asked) -> LlmError {
@@ -46,21 +46,22 @@ pub(crate) fn unknown_model(name: &str, asked: Asked) -> LlmError {
             format!("{MODEL_ENV}={name:?} is neither a known model name nor a path to a .gguf file")
         }
     };
-    LlmError::ModelLoad(format!(
+    LlmError::model_load(format!(
         "{what}; known names: {} (install one with `{SETUP_COMMAND} --model NAME`)",
         known.join(", ")
     ))
 }
 
-pub(crate) fn model_unreadable(path: &Path, err: &std::io::Error) -> LlmError {
-    LlmError::ModelLoad(format!(
-        "could not read model file {}: {err} (re-run `{SETUP_COMMAND}` for the default model)",
+pub(crate) fn model_unreadable(path: &Path, err: std::io::Error) -> LlmError {
+    LlmError::model_load(format!(
+        "could not read model file {} (re-run `{SETUP_COMMAND}` for the default model)",
         path.display()
     ))
+    .caused_by(err)
 }
 
 pub(crate) fn not_gguf(path: &Path, magic: &[u8]) -> LlmError {
-    LlmError::ModelLoad(format!(
+    LlmError::model_load(format!(
         "{} is not a GGUF model (it starts with {:?}, a GGUF file starts with \"GGUF\"); \
          re-run `{SETUP_COMMAND}` or point model_path at a .gguf file",
         path.display(),
@@ -69,29 +70,31 @@ pub(crate) fn not_gguf(path: &Path, magic: &[u8]) -> LlmError {
 }
 
 pub(crate) fn no_home() -> LlmError {
-    LlmError::ModelLoad(format!(
+    LlmError::model_load(format!(
         "cannot locate the model cache: neither INSTRUCTOR_MODEL_DIR, XDG_CACHE_HOME nor HOME is \
          set; set INSTRUCTOR_MODEL_DIR and run `{SETUP_COMMAND}`"
     ))
 }
 
-pub(crate) fn model_load(path: &Path, err: &LlamaModelLoadError) -> LlmError {
-    LlmError::ModelLoad(format!(
-        "llama.cpp could not load {}: {err} (the file may be truncated, corrupt or of an \
+pub(crate) fn model_load(path: &Path, err: LlamaModelLoadError) -> LlmError {
+    LlmError::model_load(format!(
+        "llama.cpp could not load {} (the file may be truncated, corrupt or of an \
          unsupported architecture; re-run `{SETUP_COMMAND}` for the default model, and enable \
          `tracing` at debug level for llama.cpp's own log)",
         path.display()
     ))
+    .caused_by(err)
 }
 
-pub(crate) fn context_load(err: &LlamaContextLoadError, n_ctx: u32) -> LlmError {
-    LlmError::Backend(format!(
-        "llama.cpp could not create a context of {n_ctx} tokens: {err} (out of memory? lower n_ctx)"
+pub(crate) fn context_load(err: LlamaContextLoadError, n_ctx: u32) -> LlmError {
+    LlmError::backend(format!(
+        "llama.cpp could not create a context of {n_ctx} tokens (out of memory? lower n_ctx)"
     ))
+    .caused_by(err)
 }
 
-pub(crate) fn decode(err: &DecodeError) -> LlmError {
-    LlmError::Backend(format!("llama.cpp failed to evaluate tokens: {err}"))
+pub(crate) fn decode(err: DecodeError) -> LlmError {
+    LlmError::backend("llama.cpp failed to evaluate tokens").caused_by(err)
 }
 
 pub(crate) fn grammar_error(err: &GrammarError) -> LlmError {

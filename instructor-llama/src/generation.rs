@@ -185,7 +185,7 @@ impl<'a> Generation<'a> {
                 let last = j + 1 == chunk.len();
                 self.batch
                     .add(token, position(pos + j)?, &[0], last)
-                    .map_err(|e| LlmError::Backend(format!("could not fill a batch: {e}")))?;
+                    .map_err(|e| LlmError::backend("could not fill a batch").caused_by(e))?;
             }
             self.decode_batch(chunk)?;
             pos += chunk.len();
@@ -207,7 +207,7 @@ impl<'a> Generation<'a> {
             }
             Err(e) => {
                 self.lease.forget();
-                Err(decode(&e))
+                Err(decode(e))
             }
         }
     }
@@ -225,7 +225,7 @@ impl<'a> Generation<'a> {
         let base = self.lease.slot().cached.len();
         let pending = self.history.get(base..).unwrap_or_default().to_vec();
         if pending.is_empty() {
-            return Err(LlmError::Backend("nothing to continue from".into()));
+            return Err(LlmError::backend("nothing to continue from"));
         }
         // Every draft position must leave room for the token chosen after it within max_tokens.
         let budget = self
@@ -242,7 +242,7 @@ impl<'a> Generation<'a> {
         for (j, &token) in fed.iter().enumerate() {
             self.batch
                 .add(token, position(base + j)?, &[0], j >= first_logits)
-                .map_err(|e| LlmError::Backend(format!("could not fill a batch: {e}")))?;
+                .map_err(|e| LlmError::backend("could not fill a batch").caused_by(e))?;
         }
         self.decode_batch(&fed)?;
 
@@ -569,5 +569,5 @@ fn loop_cut(cut: Cut, tokens_dropped: u64, dropped: String) -> LoopCut {
 /// A token position as llama.cpp's `llama_pos`.
 fn position(p: usize) -> Result<i32, LlmError> {
     i32::try_from(p)
-        .map_err(|_| LlmError::Backend(format!("position {p} exceeds llama.cpp's range")))
+        .map_err(|_| LlmError::backend(format!("position {p} exceeds llama.cpp's range")))
 }

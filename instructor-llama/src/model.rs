@@ -439,7 +439,7 @@ impl LlamaBuilder {
                 .unwrap_or(if cfg!(feature = "cuda") { u32::MAX } else { 0 });
         let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
         let model = LlamaModel::load_from_file(backend()?, &path, &params)
-            .map_err(|e| model_load(&path, &e))?;
+            .map_err(|e| model_load(&path, e))?;
         let template = ResolvedTemplate::resolve(&model, &self.chat_template);
         let settings = ContextSettings {
             n_ctx: self.n_ctx.max(1),
@@ -479,13 +479,13 @@ fn check_gguf(path: &Path, hint: &SetupHint) -> Result<(), LlmError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(model_missing(path, hint))
         }
-        Err(e) => return Err(model_unreadable(path, &e)),
+        Err(e) => return Err(model_unreadable(path, e)),
     };
     let mut magic = Vec::with_capacity(4);
     file.by_ref()
         .take(4)
         .read_to_end(&mut magic)
-        .map_err(|e| model_unreadable(path, &e))?;
+        .map_err(|e| model_unreadable(path, e))?;
     if magic != b"GGUF" {
         return Err(not_gguf(path, &magic));
     }

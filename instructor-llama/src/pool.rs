@@ -131,7 +131,7 @@ impl ContextPool {
             let _engine = engine_lock();
             self.model
                 .new_context(backend()?, params)
-                .map_err(|e| context_load(&e, s.n_ctx))?
+                .map_err(|e| context_load(e, s.n_ctx))?
         };
         // SAFETY: `ctx` borrows `self.model`; we erase that borrow so the context can be stored
         // next to the model in this struct. It is sound because:
@@ -210,10 +210,9 @@ impl Lease<'_> {
             Ok(())
         } else {
             self.forget();
-            Err(LlmError::Backend(
+            Err(LlmError::backend(
                 "this model's KV cache cannot roll back rejected draft tokens; build the Llama \
-                 with prompt_lookup(false) and schema_drafts(false)"
-                    .into(),
+                 with prompt_lookup(false) and schema_drafts(false)",
             ))
         }
     }

@@ -37,7 +37,7 @@
 //! period (`max_period`, 64 by default). A completed list item is compared with its earlier
 //! siblings. `decode_bench` measures the total (well under a microsecond per token).
 
-use instructor_core::partial::PartialParser;
+use instructor_core::__private::partial::PartialParser;
 use instructor_core::{Event, LoopKind, Seg};
 
 /// Settings of the repetition guard ([`crate::LlamaBuilder::repetition_guard`]).

@@ -453,7 +453,7 @@ fn draw(weights: &[f32], u: f64) -> Option<LlamaToken> {
 }
 
 fn no_logits() -> LlmError {
-    LlmError::Backend("the model produced no usable logits (all NaN or -inf)".into())
+    LlmError::backend("the model produced no usable logits (all NaN or -inf)")
 }
 
 fn dead_end() -> LlmError {

@@ -11,7 +11,7 @@ fn a_missing_default_model_names_the_setup_script_and_the_lookup_order_holds() {
     // INSTRUCTOR_MODEL_DIR wins.
     std::env::set_var("INSTRUCTOR_MODEL_DIR", &empty);
     match Llama::load_default() {
-        Err(LlmError::ModelLoad(msg)) => {
+        Err(LlmError::ModelLoad { message: msg, .. }) => {
             assert!(msg.contains("scripts/setup.sh"), "{msg}");
             assert!(
                 msg.contains(&empty.join(DEFAULT_MODEL_FILE).display().to_string()),
@@ -22,14 +22,14 @@ fn a_missing_default_model_names_the_setup_script_and_the_lookup_order_holds() {
     }
     assert!(matches!(
         Llama::default_model(),
-        Err(LlmError::ModelLoad(_))
+        Err(LlmError::ModelLoad { .. })
     ));
 
     // Then $XDG_CACHE_HOME/instructor-rs.
     std::env::remove_var("INSTRUCTOR_MODEL_DIR");
     std::env::set_var("XDG_CACHE_HOME", &empty);
     match Llama::default_model() {
-        Err(LlmError::ModelLoad(msg)) => {
+        Err(LlmError::ModelLoad { message: msg, .. }) => {
             let expected = empty.join("instructor-rs").join(DEFAULT_MODEL_FILE);
             assert!(msg.contains(&expected.display().to_string()), "{msg}");
         }

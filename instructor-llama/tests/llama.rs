@@ -301,7 +301,7 @@ fn seeded_temperature_sampling_is_reproducible_and_grammar_valid() {
 fn a_missing_model_file_is_a_load_error_naming_the_setup_script() {
     let path = std::env::temp_dir().join("instructor-llama-tests/no-such-model.gguf");
     match Llama::builder().model_path(&path).build() {
-        Err(LlmError::ModelLoad(msg)) => {
+        Err(LlmError::ModelLoad { message: msg, .. }) => {
             assert!(
                 msg.contains("scripts/setup.sh") && msg.contains("not found"),
                 "{msg}"
@@ -336,7 +336,9 @@ fn a_corrupt_model_file_is_a_load_error_not_a_crash() {
     std::fs::write(&truncated, head).unwrap();
     for path in [&junk, &fake, &empty, &truncated] {
         match Llama::builder().model_path(path).build() {
-            Err(LlmError::ModelLoad(msg)) => assert!(msg.contains("scripts/setup.sh"), "{msg}"),
+            Err(LlmError::ModelLoad { message: msg, .. }) => {
+                assert!(msg.contains("scripts/setup.sh"), "{msg}")
+            }
             other => panic!("{}: expected ModelLoad, got {other:?}", path.display()),
         }
     }

@@ -6,7 +6,7 @@ use instructor_llama::{known_model, Llama, MODEL_ENV};
 
 fn model_load_message<T: std::fmt::Debug>(result: Result<T, LlmError>) -> String {
     match result {
-        Err(LlmError::ModelLoad(msg)) => msg,
+        Err(LlmError::ModelLoad { message: msg, .. }) => msg,
         other => panic!("expected ModelLoad, got {other:?}"),
     }
 }

@@ -294,7 +294,7 @@ impl Llm for OpenAi {
                 .as_reader()
                 .take(MAX_ERROR_BYTES)
                 .read_to_end(&mut text);
-            return Err(LlmError::Protocol(format!(
+            return Err(LlmError::protocol(format!(
                 "{} answered a streaming request with {content_type} instead of an event \
                  stream: {}",
                 self.endpoint,

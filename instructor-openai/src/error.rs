@@ -44,30 +44,22 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// Maps a ureq failure that happened before any response arrived.
 pub(crate) fn before_response(err: ureq::Error, url: &str, limits: Limits) -> LlmError {
     match err {
-        ureq::Error::Io(e) => LlmError::Connect {
-            url: url.to_owned(),
-            message: io_reason(&e),
-        },
-        ureq::Error::HostNotFound => LlmError::Connect {
-            url: url.to_owned(),
-            message: "the host name did not resolve".to_owned(),
-        },
-        ureq::Error::ConnectionFailed => LlmError::Connect {
-            url: url.to_owned(),
-            message: "no connection could be made".to_owned(),
-        },
+        ureq::Error::Io(e) => LlmError::connect(url, io_reason(&e)).caused_by(e),
+        ureq::Error::HostNotFound => {
+            LlmError::connect(url, "the host name did not resolve").caused_by(err)
+        }
+        ureq::Error::ConnectionFailed => {
+            LlmError::connect(url, "no connection could be made").caused_by(err)
+        }
         ureq::Error::Timeout(kind) => timeout(kind, url, limits),
         ureq::Error::TlsRequired => LlmError::Config(tls_missing(url)),
         ureq::Error::BadUri(why) => {
             LlmError::Config(format!("the base URL is not a valid URL ({why})"))
         }
-        ureq::Error::Protocol(e) => {
-            LlmError::Protocol(format!("{url} did not answer with valid HTTP: {e}"))
+        e @ ureq::Error::Protocol(_) => {
+            LlmError::protocol(format!("{url} did not answer with valid HTTP")).caused_by(e)
         }
-        other => LlmError::Connect {
-            url: url.to_owned(),
-            message: other.to_string(),
-        },
+        other => LlmError::connect(url, "the request failed").caused_by(other),
     }
 }
 
@@ -76,11 +68,12 @@ pub(crate) fn reading_body(err: io::Error, url: &str, limits: Limits, what: &str
     match ureq::Error::from(err) {
         // Whichever budget ran out, the headers had arrived: it is the answer that was slow.
         ureq::Error::Timeout(_) => timeout(ureq::Timeout::RecvBody, url, limits),
-        ureq::Error::Io(e) => LlmError::Protocol(format!(
+        ureq::Error::Io(e) => LlmError::protocol(format!(
             "the connection to {url} broke while reading {what}: {}",
             io_reason(&e)
-        )),
-        other => LlmError::Protocol(format!("could not read {what} from {url}: {other}")),
+        ))
+        .caused_by(e),
+        other => LlmError::protocol(format!("could not read {what} from {url}")).caused_by(other),
     }
 }
 
@@ -107,7 +100,8 @@ fn io_reason(e: &io::Error) -> String {
             "the server closed the connection".to_owned()
         }
         io::ErrorKind::UnexpectedEof => "the server closed the connection early".to_owned(),
-        _ => e.to_string(),
+        // The error itself is the variant's source; its kind is what a reader can act on.
+        kind => format!("I/O error ({kind})"),
     }
 }
 
@@ -190,6 +184,56 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    const LIMITS: Limits = Limits {
+        connect: Duration::from_secs(1),
+        request: Duration::from_secs(2),
+    };
+
+    #[test]
+    fn io_failures_keep_the_io_error_as_source() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let err = before_response(ureq::Error::Io(refused), "http://h/v1", LIMITS);
+        assert!(err.to_string().contains("connection refused"), "{err}");
+        let io = err.source().and_then(|e| e.downcast_ref::<io::Error>());
+        assert_eq!(
+            io.map(io::Error::kind),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
+
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "peer reset");
+        let err = reading_body(reset, "http://h/v1", LIMITS, "the stream");
+        assert!(matches!(err, LlmError::Protocol { .. }), "{err:?}");
+        let io = err.source().and_then(|e| e.downcast_ref::<io::Error>());
+        assert_eq!(io.map(|e| e.to_string()), Some("peer reset".to_owned()));
+
+        // Through the extraction's own error the chain is the same.
+        let outer = instructor_core::Error::from(err);
+        assert!(
+            outer.source().is_some_and(|e| e.is::<io::Error>()),
+            "{outer:?}"
+        );
+    }
+
+    #[test]
+    fn transport_and_decode_failures_keep_their_cause() {
+        let err = before_response(ureq::Error::HostNotFound, "http://h/v1", LIMITS);
+        assert!(matches!(err, LlmError::Connect { .. }), "{err:?}");
+        let cause = err.source().and_then(|e| e.downcast_ref::<ureq::Error>());
+        assert!(
+            matches!(cause, Some(ureq::Error::HostNotFound)),
+            "{cause:?}"
+        );
+
+        let err = crate::response::parse_answer(b"{not json", "http://h/v1")
+            .expect_err("invalid JSON is an error");
+        assert!(err.to_string().contains("invalid JSON"), "{err}");
+        assert!(
+            err.source().is_some_and(|e| e.is::<serde_json::Error>()),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn redacts_user_info_only() {

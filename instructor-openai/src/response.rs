@@ -67,17 +67,18 @@ pub(crate) struct Answer {
 /// Parses a non-streamed chat-completions body.
 pub(crate) fn parse_answer(body: &[u8], url: &str) -> Result<Answer, LlmError> {
     let json: Value = serde_json::from_slice(body).map_err(|e| {
-        LlmError::Protocol(format!(
-            "{url} answered with invalid JSON ({e}): {}",
+        LlmError::protocol(format!(
+            "{url} answered with invalid JSON: {}",
             shorten(&String::from_utf8_lossy(body), 200)
         ))
+        .caused_by(e)
     })?;
     let choice = json
         .get("choices")
         .and_then(Value::as_array)
         .and_then(|c| c.first())
         .ok_or_else(|| {
-            LlmError::Protocol(format!(
+            LlmError::protocol(format!(
                 "{url} answered without any choice: {}",
                 shorten(&json.to_string(), 200)
             ))
@@ -87,7 +88,7 @@ pub(crate) fn parse_answer(body: &[u8], url: &str) -> Result<Answer, LlmError> {
         // A null content is an empty answer (some servers send it with a tool call).
         Some(Value::Null) => String::new(),
         _ => {
-            return Err(LlmError::Protocol(format!(
+            return Err(LlmError::protocol(format!(
                 "{url} answered with a choice that has no message content: {}",
                 shorten(&choice.to_string(), 200)
             )))
@@ -160,7 +161,7 @@ mod tests {
             br#"{"choices":[{"message":{}}]}"#,
         ] {
             match parse_answer(body, URL) {
-                Err(LlmError::Protocol(msg)) => assert!(msg.contains(URL), "{msg}"),
+                Err(LlmError::Protocol { message: msg, .. }) => assert!(msg.contains(URL), "{msg}"),
                 other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
             }
         }

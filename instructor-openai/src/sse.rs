@@ -80,7 +80,7 @@ impl<R: BufRead> SseStream<R> {
                 .map_err(|e| reading_body(e, &self.url, self.limits, "the stream"))?;
             let at_eof = read == 0 || self.line.last() != Some(&b'\n');
             if at_eof && read as u64 >= MAX_LINE_BYTES {
-                return Err(LlmError::Protocol(format!(
+                return Err(LlmError::protocol(format!(
                     "{} sent an event-stream line longer than {MAX_LINE_BYTES} bytes",
                     self.url
                 )));
@@ -102,7 +102,7 @@ impl<R: BufRead> SseStream<R> {
                     if self.finish.is_some() {
                         return Ok(None);
                     }
-                    return Err(LlmError::Protocol(format!(
+                    return Err(LlmError::protocol(format!(
                         "the stream from {} was cut off after {} content chunk(s), before \
                          `data: [DONE]` or a finish_reason (a server that fails after starting \
                          its answer can only stop; its log has the reason)",
@@ -144,14 +144,15 @@ impl<R: BufRead> SseStream<R> {
             return Ok(Event::Done);
         }
         let chunk: Value = serde_json::from_str(&data).map_err(|e| {
-            LlmError::Protocol(format!(
-                "{} sent an event that is not JSON ({e}): {}",
+            LlmError::protocol(format!(
+                "{} sent an event that is not JSON: {}",
                 self.url,
                 shorten(&data, 200)
             ))
+            .caused_by(e)
         })?;
         if chunk.get("error").is_some() {
-            return Err(LlmError::Backend(format!(
+            return Err(LlmError::backend(format!(
                 "{} reported an error in the middle of the stream: {}",
                 self.url,
                 server_message(data.as_bytes())
@@ -165,7 +166,7 @@ impl<R: BufRead> SseStream<R> {
             if usage.is_some() {
                 return Ok(Event::Nothing);
             }
-            return Err(LlmError::Protocol(format!(
+            return Err(LlmError::protocol(format!(
                 "{} sent a stream chunk without choices: {}",
                 self.url,
                 shorten(&data, 200)
@@ -315,13 +316,15 @@ mod tests {
         let (chunks, error, _, _) = drain(&body);
         assert_eq!(chunks, ["a", "b"]);
         match error {
-            Some(LlmError::Protocol(msg)) => assert!(msg.contains("not JSON"), "{msg}"),
+            Some(LlmError::Protocol { message: msg, .. }) => {
+                assert!(msg.contains("not JSON"), "{msg}")
+            }
             other => panic!("{other:?}"),
         }
         let (chunks, error, _, _) = drain(&delta("a"));
         assert_eq!(chunks, ["a"]);
         match error {
-            Some(LlmError::Protocol(msg)) => {
+            Some(LlmError::Protocol { message: msg, .. }) => {
                 assert!(msg.contains("cut off after 1 content chunk"), "{msg}")
             }
             other => panic!("{other:?}"),
@@ -332,10 +335,15 @@ mod tests {
     fn server_errors_and_chunks_without_choices() {
         let (_, error, _, _) = drain("data: {\"error\":{\"message\":\"out of memory\"}}\n\n");
         match error {
-            Some(LlmError::Backend(msg)) => assert!(msg.contains("out of memory"), "{msg}"),
+            Some(LlmError::Backend { message: msg, .. }) => {
+                assert!(msg.contains("out of memory"), "{msg}")
+            }
             other => panic!("{other:?}"),
         }
         let (_, error, _, _) = drain("data: {\"id\":1}\n\n");
-        assert!(matches!(error, Some(LlmError::Protocol(_))), "{error:?}");
+        assert!(
+            matches!(error, Some(LlmError::Protocol { .. })),
+            "{error:?}"
+        );
     }
 }

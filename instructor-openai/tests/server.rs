@@ -408,7 +408,7 @@ fn a_prompt_longer_than_the_context_cuts_a_stream_before_any_content() {
     });
     eprintln!("overflow, streamed: {err:?}");
     match err {
-        Some(Err(LlmError::Protocol(message))) => {
+        Some(Err(LlmError::Protocol { message, .. })) => {
             assert!(message.contains("after 0 content chunk"), "{message}");
         }
         other => panic!("expected a cut stream, got {other:?}"),

@@ -285,7 +285,7 @@ fn malformed_or_choiceless_bodies_are_protocol_errors() {
     let llm = llm(&server);
     for want in ["invalid JSON", "without any choice"] {
         match with_request(|r| llm.complete(r)) {
-            Err(LlmError::Protocol(msg)) => {
+            Err(LlmError::Protocol { message: msg, .. }) => {
                 assert!(msg.contains(want), "{msg}");
                 assert!(msg.contains(&server.base_url), "{msg}");
             }
@@ -359,7 +359,9 @@ fn a_stream_cut_midway_errors_after_its_content_and_is_not_retried() {
         let (chunks, error) = drain(stream.as_mut());
         assert_eq!(chunks, ["{\"n\"", ":4"]);
         match error {
-            Some(LlmError::Protocol(msg)) => assert!(msg.contains(&server.base_url), "{msg}"),
+            Some(LlmError::Protocol { message: msg, .. }) => {
+                assert!(msg.contains(&server.base_url), "{msg}")
+            }
             other => panic!("expected a protocol error, got {other:?}"),
         }
         assert!(
@@ -383,7 +385,7 @@ fn a_stream_ending_cleanly_without_done_is_also_cut() {
         let (chunks, error) = drain(stream.as_mut());
         assert_eq!(chunks, ["{}"]);
         assert!(
-            matches!(&error, Some(LlmError::Protocol(m)) if m.contains("cut off after 1")),
+            matches!(&error, Some(LlmError::Protocol { message: m, .. }) if m.contains("cut off after 1")),
             "{error:?}"
         );
     });
@@ -601,9 +603,23 @@ fn a_closed_port_is_a_connect_error_after_bounded_retries() {
         "{unlimited:?}"
     );
     match &err {
-        Err(LlmError::Connect { url, message }) => {
+        Err(LlmError::Connect {
+            url,
+            message,
+            source,
+        }) => {
             assert_eq!(url, &format!("http://127.0.0.1:{port}/v1/chat/completions"));
             assert_eq!(message, "connection refused");
+            // The refused connection itself is kept as the cause, not formatted away.
+            let io = source
+                .as_deref()
+                .and_then(|e| e.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind);
+            assert_eq!(
+                io,
+                Some(std::io::ErrorKind::ConnectionRefused),
+                "{source:?}"
+            );
         }
         other => panic!("expected Connect, got {other:?}"),
     }
@@ -722,7 +738,7 @@ fn a_plain_json_answer_to_a_streaming_request_is_reported() {
     let server = FakeServer::start(vec![json_ok(&answer("{}"))]);
     let llm = llm(&server);
     match with_request(|r| llm.generate(r)).map(|_| ()) {
-        Err(LlmError::Protocol(msg)) => {
+        Err(LlmError::Protocol { message: msg, .. }) => {
             assert!(
                 msg.contains("application/json instead of an event stream"),
                 "{msg}"

@@ -1,85 +1,14 @@
-//! Partial values while the output is still being generated.
-//!
-//! An incremental JSON parser ([`PartialParser`]) turns text chunks into [`Event`]s, each with
-//! the path of the value it belongs to. Every [`ResponseModel`](crate::ResponseModel) routes an
-//! event into its partial value in place ([`ResponseModel::apply_partial`](crate::ResponseModel::apply_partial)),
-//! so the cost of a token does not grow with the length of the output.
-//!
-//! Snapshot semantics: a string shows its text so far; numbers, booleans, enums, maps and other
-//! "atomic" values appear once complete; a sequence shows its complete items plus the item being
-//! written, as far as it is itself partial.
+//! [`PartialParser`], the incremental JSON parser: bytes in, [`Event`]s with their paths out, in
+//! time proportional to each chunk. Must not know any Rust type (`value.rs` and the
+//! `ResponseModel` impls turn events into partial values).
 
-/// A step in the path of the value an event belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seg<'a> {
-    /// The value of an object member with this (unescaped) key.
-    Key(&'a str),
-    /// The item of an array at this index.
-    Index(usize),
-}
-
-/// What happened to the value at the event's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// An object (`{`) began.
-    ObjectStart,
-    /// An array (`[`) began.
-    ArrayStart,
-    /// A string value grew by this (unescaped) text; the first chunk may be empty.
-    Str(&'a str),
-    /// The value is complete; `raw` is its whole JSON text.
-    End {
-        /// The value's JSON text.
-        raw: &'a str,
-        /// Byte offset of `raw` in all the text fed so far ([`PartialParser::text`]): where the
-        /// value began, so a consumer can cut the text back to just before it.
-        start: usize,
-    },
-}
+use super::error::char_at;
+use super::state::{Esc, Frame, Num, State};
+use super::{Event, JsonError, Seg, Sink};
 
 /// `serde_json` refuses the 128th level of nesting (its recursion limit); refusing it here too
 /// keeps every document this parser accepts one that `serde_json` can parse.
 const MAX_DEPTH: usize = 127;
-
-/// Where the parser sends its events: the value's path from the root, and what happened.
-type Sink<'s> = &'s mut dyn FnMut(&[Seg<'_>], &Event<'_>);
-
-/// Text that is not JSON, found by a [`PartialParser`]: where, and what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid JSON at byte {position}: {message}")]
-pub struct JsonError {
-    position: usize,
-    message: String,
-}
-
-impl JsonError {
-    fn new(position: usize, message: impl Into<String>) -> Self {
-        Self {
-            position,
-            message: message.into(),
-        }
-    }
-
-    /// Byte offset, in all the text fed so far ([`PartialParser::text`]), of the character
-    /// where the text stopped being JSON.
-    pub fn position(&self) -> usize {
-        self.position
-    }
-
-    /// What was wrong, written for a person.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-/// Names the character at byte `i` for an error message.
-fn char_at(text: &str, i: usize) -> String {
-    match text.get(i..).and_then(|rest| rest.chars().next()) {
-        Some(c) if c.is_control() => format!("control character U+{:04X}", c as u32),
-        Some(c) => format!("`{c}`"),
-        None => "the end of the text".to_owned(),
-    }
-}
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -90,106 +19,6 @@ fn is_ws(b: u8) -> bool {
 fn slice(text: &str, from: usize, to: usize) -> &str {
     debug_assert!(text.is_char_boundary(from) && text.is_char_boundary(to));
     text.get(from..to).unwrap_or_default()
-}
-
-/// An open object or array.
-#[derive(Debug, Clone)]
-struct Frame {
-    /// Byte offset of the opening bracket: the start of the container's `raw`.
-    start: usize,
-    object: bool,
-    /// The index of the item being read (arrays).
-    index: usize,
-    /// The unescaped key of the member being read (objects).
-    key: String,
-}
-
-impl Frame {
-    fn seg(&self) -> Seg<'_> {
-        if self.object {
-            Seg::Key(&self.key)
-        } else {
-            Seg::Index(self.index)
-        }
-    }
-}
-
-/// How far a number has got, following the JSON grammar
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Num {
-    Minus,
-    Zero,
-    Int,
-    Dot,
-    Frac,
-    Exp,
-    ExpSign,
-    ExpDigits,
-}
-
-impl Num {
-    fn next(self, b: u8) -> Option<Num> {
-        use Num::*;
-        Some(match (self, b) {
-            (Minus, b'0') => Zero,
-            (Minus, b'1'..=b'9') | (Int, b'0'..=b'9') => Int,
-            (Zero | Int, b'.') => Dot,
-            (Dot | Frac, b'0'..=b'9') => Frac,
-            (Zero | Int | Frac, b'e' | b'E') => Exp,
-            (Exp, b'+' | b'-') => ExpSign,
-            (Exp | ExpSign | ExpDigits, b'0'..=b'9') => ExpDigits,
-            _ => return None,
-        })
-    }
-
-    /// Whether the digits so far make a whole number, so a delimiter may end it.
-    fn is_whole(self) -> bool {
-        matches!(self, Num::Zero | Num::Int | Num::Frac | Num::ExpDigits)
-    }
-}
-
-/// Where the parser is inside an escape sequence of a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Esc {
-    #[default]
-    None,
-    /// Just after `\`.
-    Backslash,
-    /// Inside `\uXXXX`, with the hex digits read so far.
-    Hex { digits: u8, value: u32 },
-}
-
-/// What the parser expects next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum State {
-    /// A value: at the start, after `:`, or after `,` in an array.
-    #[default]
-    Value,
-    /// Just after `[`: an item or `]`.
-    FirstItem,
-    /// Just after `{`: a key or `}`.
-    FirstKey,
-    /// After `,` in an object: a key.
-    Key,
-    /// After a key: `:`.
-    Colon,
-    /// After a value inside a container: `,` or the closing bracket.
-    AfterValue,
-    /// Inside a string; `key` when it is an object key rather than a value.
-    Str {
-        key: bool,
-    },
-    Num(Num),
-    /// Inside `true`, `false` or `null`, `at` bytes in.
-    Lit {
-        word: &'static str,
-        at: usize,
-    },
-    /// The top-level value is complete: only whitespace may follow.
-    Done,
-    /// The text is not JSON; the error is kept and returned again.
-    Failed,
 }
 
 /// An incremental JSON parser: feed it text as it is generated, and it reports each step of
@@ -203,7 +32,7 @@ enum State {
 /// value's business.)
 ///
 /// ```
-/// use instructor_core::partial::PartialParser;
+/// use instructor_core::__private::partial::PartialParser;
 /// use instructor_core::{Event, Seg};
 ///
 /// let mut parser = PartialParser::new();
@@ -223,7 +52,7 @@ enum State {
 ///         r#"[] End { raw: "{\"name\": \"Jason\"}", start: 0 }"#,
 ///     ]
 /// );
-/// # Ok::<(), instructor_core::partial::JsonError>(())
+/// # Ok::<(), instructor_core::JsonError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PartialParser {
@@ -754,172 +583,4 @@ fn emit(stack: &[Frame], path: &mut Vec<Seg<'static>>, sink: Sink<'_>, event: &E
 fn recycle<'b>(mut segs: Vec<Seg<'_>>) -> Vec<Seg<'b>> {
     segs.clear();
     segs.into_iter().map_while(|_| None).collect()
-}
-
-/// Accumulates a partial `T` from text chunks: the snapshot to show while the value is being
-/// generated.
-///
-/// Each chunk's events go straight into the partial value through
-/// [`ResponseModel::apply_partial`](crate::ResponseModel::apply_partial), so a chunk costs the
-/// same at the end of a long output as at its start. The [module docs](self) say what a
-/// snapshot shows.
-///
-/// ```
-/// use instructor_core::partial::PartialValue;
-///
-/// let mut value = PartialValue::<Vec<(String, u8)>>::new();
-/// value.push(r#"[["Jason", 3"#)?;
-/// // The string shows its text so far; the number waits until it is complete.
-/// assert_eq!(value.get(), Some(&vec![(Some("Jason".to_owned()), None)]));
-/// value.push(r#"0], ["Ja"#)?;
-/// assert_eq!(
-///     value.get(),
-///     Some(&vec![(Some("Jason".to_owned()), Some(30)), (Some("Ja".to_owned()), None)])
-/// );
-/// value.push(r#"ne", 25]]"#)?;
-/// assert!(value.is_complete());
-/// # Ok::<(), instructor_core::partial::JsonError>(())
-/// ```
-pub struct PartialValue<T: crate::ResponseModel> {
-    parser: PartialParser,
-    slot: Option<T::Partial>,
-    /// Events routed so far: when it has not moved, neither has the snapshot.
-    events: u64,
-}
-
-impl<T: crate::ResponseModel> PartialValue<T> {
-    /// Nothing read yet.
-    pub fn new() -> Self {
-        Self {
-            parser: PartialParser::new(),
-            slot: None,
-            events: 0,
-        }
-    }
-
-    /// Feeds the next chunk of generated text and updates the snapshot.
-    ///
-    /// After an error, the snapshot stays as it was and every later call returns the error.
-    pub fn push(&mut self, chunk: &str) -> Result<(), JsonError> {
-        let slot = &mut self.slot;
-        let events = &mut self.events;
-        self.parser.feed(chunk, &mut |path, event| {
-            T::apply_partial(slot, path, event);
-            *events += 1;
-        })
-    }
-
-    /// The snapshot so far; `None` before the value has started (or when it is `null`).
-    pub fn get(&self) -> Option<&T::Partial> {
-        self.slot.as_ref()
-    }
-
-    /// True once the top-level value is complete (see [`PartialParser::is_complete`]).
-    pub fn is_complete(&self) -> bool {
-        self.parser.is_complete()
-    }
-
-    /// All text fed so far.
-    pub fn text(&self) -> &str {
-        self.parser.text()
-    }
-
-    /// How many parser events have been applied so far. When a [`push`](Self::push) leaves it
-    /// unchanged, the snapshot is unchanged too, so there is nothing new to show.
-    pub fn events(&self) -> u64 {
-        self.events
-    }
-}
-
-impl<T: crate::ResponseModel> Default for PartialValue<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T: crate::ResponseModel> Clone for PartialValue<T> {
-    fn clone(&self) -> Self {
-        Self {
-            parser: self.parser.clone(),
-            slot: self.slot.clone(),
-            events: self.events,
-        }
-    }
-}
-
-impl<T: crate::ResponseModel> std::fmt::Debug for PartialValue<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartialValue")
-            .field("slot", &self.slot)
-            .field("text", &self.parser.text())
-            .finish()
-    }
-}
-
-/// Yields each complete item of a top-level JSON array as its raw JSON text, as soon as it
-/// closes: the building block of list streaming, where every item is parsed and validated on its
-/// own while the next one is being generated.
-///
-/// An item is complete at its closing character; a number item when the delimiter after it
-/// arrives (`,`, `]` or whitespace), since until then another digit could follow.
-///
-/// ```
-/// use instructor_core::partial::ItemSplitter;
-///
-/// let mut items = ItemSplitter::new();
-/// assert_eq!(items.push(r#"[{"name": "Jason"}, {"na"#)?, [r#"{"name": "Jason"}"#]);
-/// assert!(items.push(r#"me": "Jane"#)?.is_empty());
-/// assert_eq!(items.push(r#""}]"#)?, [r#"{"name": "Jane"}"#]);
-/// assert!(items.is_complete());
-/// # Ok::<(), instructor_core::partial::JsonError>(())
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ItemSplitter {
-    parser: PartialParser,
-    /// Whether the top-level value is an array, once its first byte has been read.
-    is_array: Option<bool>,
-    /// The top-level value turned out not to be an array.
-    error: Option<JsonError>,
-}
-
-impl ItemSplitter {
-    /// Nothing read yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Feeds the next chunk and returns the items it completed, in order.
-    ///
-    /// Text that is not JSON, or a top-level value that is not an array, is an error, returned
-    /// again on every later call; items completed by the chunk that failed are not returned.
-    pub fn push(&mut self, chunk: &str) -> Result<Vec<String>, JsonError> {
-        let mut items = Vec::new();
-        let is_array = &mut self.is_array;
-        let fed = self
-            .parser
-            .feed(chunk, &mut |path, event| match (path, event) {
-                ([], _) if is_array.is_none() => *is_array = Some(*event == Event::ArrayStart),
-                ([Seg::Index(_)], Event::End { raw, .. }) => items.push((*raw).to_owned()),
-                _ => {}
-            });
-        if self.is_array == Some(false) && self.error.is_none() {
-            let text = self.parser.text();
-            let start = text.len() - text.trim_start_matches([' ', '\t', '\n', '\r']).len();
-            self.error = Some(JsonError::new(start, "expected a JSON array of items"));
-        }
-        match &self.error {
-            Some(e) => Err(e.clone()),
-            None => fed.map(|()| items),
-        }
-    }
-
-    /// True once the array is closed (only whitespace may follow).
-    pub fn is_complete(&self) -> bool {
-        self.error.is_none() && self.parser.is_complete()
-    }
-
-    /// All text fed so far.
-    pub fn text(&self) -> &str {
-        self.parser.text()
-    }
 }

@@ -8,15 +8,28 @@
 //! deserialize. Attributes that change deserialization in ways a grammar cannot follow
 //! (`flatten`, `deserialize_with`, ...) are rejected, and so is any key this module does not
 //! know: silently ignoring one could make the grammar produce JSON that serde then rejects.
+//!
+//! This file reads `#[instructor(...)]` at each position (container, variant, field) and holds
+//! the shared helpers; `serde.rs` reads serde's attributes, `constraint.rs` the constraint
+//! attributes, `doc.rs` doc comments.
 
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, ExprLit, ExprUnary, Lit, LitStr, UnOp};
+use syn::{Attribute, Expr, ExprLit, Lit, LitStr};
 
 use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
 use crate::regex_gbnf;
+
+mod constraint;
+mod doc;
+mod serde;
+
+use constraint::{parse_count, parse_range};
+pub use constraint::{Constraints, CountAttr, Num, PatternAttr};
+pub use doc::doc;
+use serde::{de_names, parse_serde, rename_rule, take_names};
 
 /// Where an attribute was written: decides which keys are allowed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,121 +37,6 @@ enum Position {
     Container,
     Variant,
     Field,
-}
-
-/// A number in a `range(...)` bound.
-#[derive(Clone, Copy, Debug)]
-pub enum Num {
-    /// An integer literal, as sign and magnitude.
-    Int {
-        /// True for negative values (never for zero).
-        neg: bool,
-        /// The absolute value.
-        mag: u128,
-    },
-    /// A float literal.
-    Float(f64),
-}
-
-impl Num {
-    fn as_f64(self) -> f64 {
-        match self {
-            Num::Int { neg, mag } => {
-                let m = mag as f64;
-                if neg {
-                    -m
-                } else {
-                    m
-                }
-            }
-            Num::Float(f) => f,
-        }
-    }
-
-    /// `self > other`, exactly for two integers.
-    fn gt(self, other: Num) -> bool {
-        match (self, other) {
-            (Num::Int { neg: an, mag: am }, Num::Int { neg: bn, mag: bm }) => match (an, bn) {
-                (false, true) => true,
-                (true, false) => false,
-                (false, false) => am > bm,
-                (true, true) => am < bm,
-            },
-            _ => self.as_f64() > other.as_f64(),
-        }
-    }
-}
-
-/// `range(min = …, max = …)`.
-#[derive(Clone, Debug)]
-pub struct RangeAttr {
-    /// Lower bound, inclusive.
-    pub min: Option<Num>,
-    /// Upper bound, inclusive.
-    pub max: Option<Num>,
-    /// The `range` keyword, where a mismatch with the field type is reported.
-    pub span: Span,
-}
-
-/// `length(min = …, max = …)` or `items(min = …, max = …)`.
-#[derive(Clone, Debug)]
-pub struct CountAttr {
-    /// Lower bound, inclusive.
-    pub min: Option<usize>,
-    /// Upper bound, inclusive.
-    pub max: Option<usize>,
-    /// The keyword's span.
-    pub span: Span,
-}
-
-/// `pattern = "regex"`, with its grammar translation.
-#[derive(Clone, Debug)]
-pub struct PatternAttr {
-    /// The regex as written.
-    pub regex: String,
-    /// The GBNF expression over the characters of the JSON string.
-    pub gbnf: String,
-    /// The keyword's span.
-    pub span: Span,
-}
-
-/// The constraint attributes of one field.
-#[derive(Clone, Debug, Default)]
-pub struct Constraints {
-    /// `range(...)`.
-    pub range: Option<RangeAttr>,
-    /// `length(...)`.
-    pub length: Option<CountAttr>,
-    /// `items(...)`.
-    pub items: Option<CountAttr>,
-    /// `pattern = "..."`.
-    pub pattern: Option<PatternAttr>,
-}
-
-impl Constraints {
-    /// True when the grammar of the field must be narrowed.
-    pub fn any(&self) -> bool {
-        self.range.is_some()
-            || self.length.is_some()
-            || self.items.is_some()
-            || self.pattern.is_some()
-    }
-
-    /// The span a constant-evaluation failure of the narrowed grammar is reported at: the first
-    /// constraint written.
-    pub fn span(&self) -> Span {
-        let spans = [
-            self.range.as_ref().map(|r| r.span),
-            self.length.as_ref().map(|c| c.span),
-            self.items.as_ref().map(|c| c.span),
-            self.pattern.as_ref().map(|p| p.span),
-        ];
-        spans
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or_else(Span::call_site)
-    }
 }
 
 /// Attributes of the deriving type itself.
@@ -482,62 +380,6 @@ fn parse_instructor(
     }
 }
 
-/// Why serde attributes the grammar cannot follow are refused, by key.
-fn unsupported_serde(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "flatten" => "the grammar needs every key of an object up front",
-        "deserialize_with" | "with" => "a custom deserializer accepts JSON the grammar cannot know",
-        "from" | "try_from" => "the JSON is that of another type; derive ResponseModel on that type instead",
-        "remote" => "the JSON is that of another type",
-        "untagged" => "untagged variants inside a tagged enum are not supported; mark the whole enum `#[serde(untagged)]`",
-        "other" => "a catch-all variant accepts tags the grammar cannot list",
-        "borrow" => "borrowed data cannot be extracted; use owned types",
-        "bound" => "custom bounds are not supported; the derive bounds every type parameter by `ResponseModel`",
-        "field_identifier" | "variant_identifier" => "identifier enums are not supported",
-        "getter" => "remote types are not supported",
-        _ => return None,
-    })
-}
-
-/// Walks one `#[serde(...)]`; `f` handles the keys that are fine here.
-fn parse_serde(
-    cx: &Ctxt,
-    attr: &Attribute,
-    pos: Position,
-    mut f: impl FnMut(&ParseNestedMeta, &str) -> syn::Result<bool>,
-) {
-    if let syn::Meta::List(list) = &attr.meta {
-        if list.tokens.is_empty() {
-            return;
-        }
-    }
-    let result = attr.parse_nested_meta(|meta| {
-        let key = path_key(&meta.path);
-        if f(&meta, &key)? {
-            return Ok(());
-        }
-        let msg = match unsupported_serde(&key) {
-            Some(why) => format!("instructor does not support `#[serde({key})]`: {why}"),
-            None => {
-                let place = match pos {
-                    Position::Container => "container",
-                    Position::Variant => "variant",
-                    Position::Field => "field",
-                };
-                format!(
-                    "instructor does not know the serde {place} attribute `{key}`, so it cannot \
-                     promise a grammar that matches what serde accepts"
-                )
-            }
-        };
-        cx.error_spanned_by(&meta.path, msg);
-        skip_value(&meta)
-    });
-    if let Err(err) = result {
-        cx.syn_error(err);
-    }
-}
-
 fn path_key(path: &syn::Path) -> String {
     path.get_ident().map(|i| i.to_string()).unwrap_or_else(|| {
         let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
@@ -586,229 +428,4 @@ fn set_description(
     }
     *slot = Some(lit.value());
     Ok(true)
-}
-
-/// The deserialize names of `rename = "x"` or `rename(serialize = "a", deserialize = "b", ...)`.
-fn de_names(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
-    if meta.input.peek(syn::Token![=]) {
-        return Ok(vec![lit_str(meta)?]);
-    }
-    let mut names = Vec::new();
-    meta.parse_nested_meta(|inner| {
-        if inner.path.is_ident("deserialize") {
-            names.push(lit_str(&inner)?);
-        } else if inner.path.is_ident("serialize") {
-            lit_str(&inner)?;
-        } else {
-            return Err(inner.error("expected `serialize = \"…\"` or `deserialize = \"…\"`"));
-        }
-        Ok(())
-    })?;
-    Ok(names)
-}
-
-/// serde takes the first deserialize name as the name and every one as an accepted alias.
-fn take_names(names: Vec<LitStr>, rename: &mut Option<LitStr>, aliases: &mut Vec<String>) {
-    for name in names {
-        if rename.is_none() {
-            *rename = Some(name);
-        } else {
-            aliases.push(name.value());
-        }
-    }
-}
-
-/// The deserialize rule of `rename_all = "…"` / `rename_all(deserialize = "…")`.
-fn rename_rule(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<RenameRule>> {
-    let Some(lit) = de_names(meta)?.into_iter().next() else {
-        return Ok(None);
-    };
-    match RenameRule::from_str(&lit.value()) {
-        Some(rule) => Ok(Some(rule)),
-        None => {
-            // serde's derive reports it, listing the rules it knows.
-            cx.serde_rejects();
-            Ok(None)
-        }
-    }
-}
-
-fn parse_range(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<RangeAttr> {
-    let mut out = RangeAttr {
-        min: None,
-        max: None,
-        span: meta.path.span(),
-    };
-    let mut max_expr = None;
-    meta.parse_nested_meta(|inner| {
-        let expr: Expr = inner.value()?.parse()?;
-        let num = number(&expr)?;
-        if inner.path.is_ident("min") {
-            out.min = Some(num);
-        } else if inner.path.is_ident("max") {
-            out.max = Some(num);
-            max_expr = Some(expr);
-        } else {
-            return Err(syn::Error::new_spanned(
-                &inner.path,
-                "expected `min = …` or `max = …`",
-            ));
-        }
-        Ok(())
-    })?;
-    match (out.min, out.max) {
-        (None, None) => {
-            cx.error_spanned_by(&meta.path, "`range` needs `min = …`, `max = …` or both")
-        }
-        (Some(min), Some(max)) if min.gt(max) => {
-            cx.error_spanned_by(max_expr, "`range` max is smaller than min");
-        }
-        _ => {}
-    }
-    Ok(out)
-}
-
-fn parse_count(cx: &Ctxt, meta: &ParseNestedMeta, key: &str) -> syn::Result<CountAttr> {
-    let mut out = CountAttr {
-        min: None,
-        max: None,
-        span: meta.path.span(),
-    };
-    let mut max_lit = None;
-    meta.parse_nested_meta(|inner| {
-        let lit: syn::LitInt = inner.value()?.parse()?;
-        let n = lit.base10_parse::<usize>()?;
-        if inner.path.is_ident("min") {
-            out.min = Some(n);
-        } else if inner.path.is_ident("max") {
-            out.max = Some(n);
-            max_lit = Some(lit);
-        } else {
-            return Err(syn::Error::new_spanned(
-                &inner.path,
-                "expected `min = …` or `max = …`",
-            ));
-        }
-        Ok(())
-    })?;
-    match (out.min, out.max) {
-        (None, None) => cx.error_spanned_by(
-            &meta.path,
-            format_args!("`{key}` needs `min = …`, `max = …` or both"),
-        ),
-        (Some(min), Some(max)) if min > max => {
-            cx.error_spanned_by(max_lit, format_args!("`{key}` max is smaller than min"));
-        }
-        _ => {}
-    }
-    Ok(out)
-}
-
-/// An integer or float literal, optionally negated.
-fn number(expr: &Expr) -> syn::Result<Num> {
-    match unwrap_group(expr) {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(i), ..
-        }) => Ok(Num::Int {
-            neg: false,
-            mag: i.base10_parse()?,
-        }),
-        Expr::Lit(ExprLit {
-            lit: Lit::Float(f), ..
-        }) => Ok(Num::Float(f.base10_parse()?)),
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_),
-            expr: inner,
-            ..
-        }) => match number(inner)? {
-            Num::Int { mag, .. } => Ok(Num::Int { neg: mag != 0, mag }),
-            Num::Float(f) => Ok(Num::Float(-f)),
-        },
-        other => Err(syn::Error::new_spanned(other, "expected a number literal")),
-    }
-}
-
-/// The doc comment as one description, the way rustdoc reads it: lines of a paragraph are joined
-/// by spaces, paragraphs by a blank line; list items, headings and code blocks keep their lines.
-pub fn doc(attrs: &[Attribute]) -> Option<String> {
-    let mut lines = Vec::new();
-    for attr in attrs {
-        if !attr.path().is_ident("doc") {
-            continue;
-        }
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let Expr::Lit(ExprLit {
-                lit: Lit::Str(s), ..
-            }) = &nv.value
-            {
-                // `/** ... */` comments arrive as one attribute with embedded newlines.
-                lines.extend(s.value().split('\n').map(|l| l.trim().to_owned()));
-            }
-        }
-    }
-    join_doc_lines(&lines)
-}
-
-fn join_doc_lines(lines: &[String]) -> Option<String> {
-    let mut out = String::new();
-    let mut in_code = false;
-    let mut pending_blank = false;
-    for line in lines {
-        let fence = line.starts_with("```");
-        if line.is_empty() && !in_code {
-            pending_blank = !out.is_empty();
-            continue;
-        }
-        if !out.is_empty() {
-            if pending_blank {
-                out.push_str("\n\n");
-            } else if in_code || fence || starts_block(line) {
-                out.push('\n');
-            } else {
-                out.push(' ');
-            }
-        }
-        pending_blank = false;
-        out.push_str(line);
-        if fence {
-            in_code = !in_code;
-        }
-    }
-    if out.is_empty() {
-        None
-    } else {
-        Some(out)
-    }
-}
-
-/// Markdown lines that start a block of their own rather than continuing a paragraph.
-fn starts_block(line: &str) -> bool {
-    let bullet = ["- ", "* ", "+ ", "# ", "## ", "### ", "> ", "| "]
-        .iter()
-        .any(|p| line.starts_with(p));
-    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
-    let numbered = digits > 0 && matches!(line.as_bytes().get(digits), Some(b'.' | b')'));
-    bullet || numbered
-}
-
-#[cfg(test)]
-mod tests {
-    use super::join_doc_lines;
-
-    fn join(lines: &[&str]) -> Option<String> {
-        join_doc_lines(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn joins_like_rustdoc() {
-        assert_eq!(
-            join(&["", "A person", "in the text.", "", "More.", ""]).unwrap(),
-            "A person in the text.\n\nMore."
-        );
-        assert_eq!(
-            join(&["Items:", "- one", "- two"]).unwrap(),
-            "Items:\n- one\n- two"
-        );
-        assert_eq!(join(&["", ""]), None);
-    }
 }

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crate::partial::Seg;
 
+mod error;
+
+pub use error::{BoxError, LlmError};
+
 /// Who said a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -489,64 +493,4 @@ pub struct Completion {
     pub finish: FinishReason,
     /// What it cost.
     pub usage: Usage,
-}
-
-/// A failure inside a backend (model loading, context, decoding, transport).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LlmError {
-    /// The model file could not be found or loaded.
-    #[error("could not load the model: {0}")]
-    ModelLoad(String),
-    /// The prompt plus `max_tokens` does not fit in the context window.
-    #[error("the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) exceeds the context size ({n_ctx} tokens); shorten the prompt, lower max_tokens or raise n_ctx")]
-    ContextOverflow {
-        /// Tokens in the rendered prompt.
-        prompt_tokens: usize,
-        /// The requested generation budget.
-        max_tokens: u32,
-        /// The context window.
-        n_ctx: u32,
-    },
-    /// The grammar was rejected by the backend.
-    #[error("the backend rejected the grammar: {0}")]
-    Grammar(String),
-    /// Anything else the backend reports.
-    #[error("{0}")]
-    Backend(String),
-    /// The backend's settings are unusable (a malformed URL, an unset API-key variable, a
-    /// missing cargo feature); nothing was sent.
-    #[error("invalid backend configuration: {0}")]
-    Config(String),
-    /// A remote backend could not be reached: the connection was refused or reset before any
-    /// answer, or the host name did not resolve.
-    #[error("could not connect to {url}: {message}; is the server running and the URL right?")]
-    Connect {
-        /// The address that was tried (credentials never included).
-        url: String,
-        /// What failed, for example "connection refused".
-        message: String,
-    },
-    /// A remote backend answered with an HTTP error status.
-    #[error("the server answered HTTP {status}: {message}")]
-    Http {
-        /// The HTTP status code, 400 to 599 (or a redirect the backend does not follow).
-        status: u16,
-        /// The server's own explanation (from its JSON error body, or its raw text, shortened).
-        message: String,
-    },
-    /// A remote backend took longer than a configured time limit.
-    #[error("timed out {during} {url} after {limit:?}; raise the timeout or check the server")]
-    Timeout {
-        /// The address that was called (credentials never included).
-        url: String,
-        /// What was under way, for example "connecting to".
-        during: String,
-        /// The limit that was reached.
-        limit: std::time::Duration,
-    },
-    /// A remote backend's answer broke the protocol: malformed JSON, no choices, or a stream
-    /// cut off before it ended.
-    #[error("invalid answer from the server: {0}")]
-    Protocol(String),
 }

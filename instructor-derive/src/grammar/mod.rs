@@ -21,7 +21,12 @@ use syn::spanned::Spanned;
 use syn::Ident;
 
 use crate::ast::{Body, Field, Input, Repr, Shape, Style, Variant};
-use crate::attr::{Constraints, Num};
+use crate::attr::Constraints;
+use crate::escape::{json_string, mangle};
+use crate::tokens::{bound_tokens, count_tokens};
+
+mod body;
+use body::{Member, Seq};
 
 /// `<Ty as ::instructor_core::ResponseModel>::item`, every token spanned at the type so that a
 /// type without an impl is reported there.
@@ -29,26 +34,6 @@ pub fn rm(ty: &syn::Type, item: &str) -> TokenStream {
     let span = ty.span();
     let item = Ident::new(item, span);
     quote_spanned!(span=> <#ty as ::instructor_core::ResponseModel>::#item)
-}
-
-/// `s` as the text of a JSON string, quotes included, exactly as `grammar::json_escape` writes it.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The expression for `const GRAMMAR`.
@@ -85,140 +70,6 @@ pub fn gbnf(input: &Input<'_>) -> TokenStream {
             #p::grammar::str_of(&BYTES)
         };
     }
-}
-
-/// One piece of a rule body.
-enum Piece {
-    /// Literal JSON text (GBNF-quoted when emitted).
-    Lit(String),
-    /// A reference to the rule whose `Name` is in this local.
-    Rule(Ident),
-    /// Grammar syntax: `(`, `)`, `)?`, `|`, and the optional space [`SPACE`].
-    Op(&'static str),
-}
-
-/// The optional space after `:` and `,`: must equal `instructor_core::__private::grammar::SPACE`
-/// (the derive cannot name core's constant inside the rule text it writes; a test in
-/// `instructor-core/tests/derive.rs` checks that the two agree).
-const SPACE: &str = "\" \"?";
-
-/// A rule body under construction; adjacent literals merge.
-#[derive(Default)]
-struct Seq(Vec<Piece>);
-
-impl Seq {
-    fn lit(&mut self, s: &str) {
-        if let Some(Piece::Lit(prev)) = self.0.last_mut() {
-            prev.push_str(s);
-        } else {
-            self.0.push(Piece::Lit(s.to_owned()));
-        }
-    }
-
-    fn rule(&mut self, id: &Ident) {
-        self.0.push(Piece::Rule(id.clone()));
-    }
-
-    fn op(&mut self, op: &'static str) {
-        self.0.push(Piece::Op(op));
-    }
-
-    /// The optional space JSON allows after a key's `:` and a separating `,`; see
-    /// `instructor_core::__private::grammar::SPACE` for why at most one.
-    fn space(&mut self) {
-        self.0.push(Piece::Op(SPACE));
-    }
-
-    fn extend(&mut self, other: Seq) {
-        for piece in other.0 {
-            match piece {
-                Piece::Lit(s) => self.lit(&s),
-                other => self.0.push(other),
-            }
-        }
-    }
-
-    /// The `Text<BODY_CAP>` builder expression for this body, pieces separated by one space.
-    fn emit(&self) -> TokenStream {
-        let p = quote!(::instructor_core::__private);
-        let mut calls = Vec::new();
-        let mut raw = String::new();
-        let flush = |raw: &mut String, calls: &mut Vec<TokenStream>| {
-            if !raw.is_empty() {
-                calls.push(quote!(.raw(#raw)));
-                raw.clear();
-            }
-        };
-        if self.0.is_empty() {
-            calls.push(quote!(.lit("")));
-        }
-        for (i, piece) in self.0.iter().enumerate() {
-            if i > 0 {
-                raw.push(' ');
-            }
-            match piece {
-                Piece::Op(op) => raw.push_str(op),
-                Piece::Lit(s) => {
-                    flush(&mut raw, &mut calls);
-                    calls.push(quote!(.lit(#s)));
-                }
-                Piece::Rule(id) => {
-                    flush(&mut raw, &mut calls);
-                    calls.push(quote!(.text(&#id)));
-                }
-            }
-        }
-        flush(&mut raw, &mut calls);
-        quote!(#p::Text::<{ #p::BODY_CAP }>::new() #(#calls)*)
-    }
-}
-
-/// A member of a JSON object: key, value rule, and whether it may be left out.
-struct Member {
-    key: String,
-    rule: Ident,
-    optional: bool,
-}
-
-impl Member {
-    /// `"key": value`, with a leading comma when `comma` (each followed by an optional space).
-    fn kv(&self, seq: &mut Seq, comma: bool) {
-        if comma {
-            seq.lit(",");
-            seq.space();
-        }
-        seq.lit(&format!("{}:", self.key));
-        seq.space();
-        seq.rule(&self.rule);
-    }
-
-    /// The member as it follows another: `"," kv`, or `( "," kv )?` when optional.
-    fn tail(&self, seq: &mut Seq) {
-        if self.optional {
-            seq.op("(");
-            self.kv(seq, true);
-            seq.op(")?");
-        } else {
-            self.kv(seq, true);
-        }
-    }
-}
-
-/// Mirrors `grammar::name` on one part: characters GBNF names cannot hold become `-`, runs of
-/// them collapse, and a part never starts with one (the joining `-` precedes it).
-fn mangle(s: &str) -> String {
-    let mut out = String::new();
-    let mut last_dash = true;
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            out.push(b as char);
-            last_dash = b == b'-';
-        } else if !last_dash {
-            out.push('-');
-            last_dash = true;
-        }
-    }
-    out
 }
 
 /// The state of one `GRAMMAR` expression being generated.
@@ -673,20 +524,9 @@ impl<'a> Gen<'a> {
 /// A `grammar::Constraints` literal.
 fn constraints(c: &Constraints) -> TokenStream {
     let p = quote!(::instructor_core::__private);
-    let bound = |n: Option<Num>| match n {
-        None => quote!(#p::grammar::RangeBound::None),
-        Some(Num::Int { .. }) => {
-            let int = int_tokens(n);
-            quote!(#p::grammar::RangeBound::Int(#int))
-        }
-        Some(Num::Float(f)) => {
-            let f = float_tokens(f);
-            quote!(#p::grammar::RangeBound::Float(#f))
-        }
-    };
     let (min, max) = match &c.range {
-        Some(r) => (bound(r.min), bound(r.max)),
-        None => (bound(None), bound(None)),
+        Some(r) => (bound_tokens(r.min), bound_tokens(r.max)),
+        None => (bound_tokens(None), bound_tokens(None)),
     };
     let length = count_tokens(&c.length);
     let items = count_tokens(&c.items);
@@ -699,64 +539,5 @@ fn constraints(c: &Constraints) -> TokenStream {
     };
     quote! {
         #p::grammar::Constraints { min: #min, max: #max, length: #length, items: #items, pattern: #pattern }
-    }
-}
-
-/// A `length(...)` / `items(...)` attribute as `Option<(usize, Option<usize>)>` tokens, the form
-/// both `grammar::Constraints` and `schema::constrain_schema` take.
-pub fn count_tokens(a: &Option<crate::attr::CountAttr>) -> TokenStream {
-    match a {
-        None => quote!(::core::option::Option::None),
-        Some(a) => {
-            let min = a.min.unwrap_or(0);
-            let max = opt_usize(a.max);
-            quote!(::core::option::Option::Some((#min, #max)))
-        }
-    }
-}
-
-/// `Some(n)` / `None` as `Option<usize>` tokens.
-pub fn opt_usize(n: Option<usize>) -> TokenStream {
-    match n {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    }
-}
-
-/// An `Int` constant for an integer bound.
-pub fn int_tokens(n: Option<Num>) -> TokenStream {
-    let p = quote!(::instructor_core::__private);
-    match n {
-        Some(Num::Int { neg: true, mag }) => quote!(#p::Int::neg(#mag)),
-        Some(Num::Int { neg: false, mag }) => quote!(#p::Int::pos(#mag)),
-        _ => quote!(#p::Int::pos(0)),
-    }
-}
-
-/// An `f64` literal, negated outside the literal (a literal token cannot carry a sign).
-pub fn float_tokens(f: f64) -> TokenStream {
-    let lit = proc_macro2::Literal::f64_suffixed(f.abs());
-    if f.is_sign_negative() {
-        quote!(-#lit)
-    } else {
-        quote!(#lit)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{json_string, mangle};
-
-    #[test]
-    fn mangles_like_grammar_name() {
-        assert_eq!(mangle("first_name"), "first-name");
-        assert_eq!(mangle("_a__b"), "a-b");
-        assert_eq!(mangle("größe"), "gr-e");
-        assert_eq!(mangle("Variant-t2"), "Variant-t2");
-    }
-
-    #[test]
-    fn json_strings() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
     }
 }
