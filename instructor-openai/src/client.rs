@@ -152,7 +152,7 @@ impl OpenAi {
             }
         }
         Err(rejected.unwrap_or_else(|| {
-            LlmError::Protocol(format!(
+            LlmError::protocol(format!(
                 "{} rejected every way of sending the request",
                 self.endpoint
             ))
