@@ -122,13 +122,15 @@ fn a_validator_that_rejects_everything_exhausts_retries_and_reuses_the_kv_cache(
     let usages = llm.usages.lock().unwrap().clone();
     assert_eq!(usages.len(), 3, "{usages:?}");
     for (before, retry) in usages.iter().zip(&usages[1..]) {
-        let after_answer = retry.prompt_tokens - before.prompt_tokens - before.completion_tokens;
+        // The answer as the conversation holds it: what the repetition guard cut out of it
+        // (a loop, rolled back) was generated but is not part of it.
+        let answer = before.completion_tokens - before.tokens_dropped;
+        let after_answer = retry.prompt_tokens - before.prompt_tokens - answer;
         assert!(
             retry.prompt_tokens_evaluated <= after_answer + 1,
             "a retry evaluated {} prompt tokens; only the {after_answer} after the failed answer \
-             ({} tokens) should be new",
+             ({answer} tokens) should be new",
             retry.prompt_tokens_evaluated,
-            before.completion_tokens,
         );
     }
     assert!(err.to_string().contains("rejects every answer"));
@@ -166,25 +168,21 @@ fn streaming_yields_growing_snapshots_then_the_value() {
     assert_eq!(names.last().unwrap(), &done.name);
 }
 
-/// A city and its country.
-#[derive(Debug, serde::Deserialize, ResponseModel)]
-struct City {
-    /// The city's name.
-    name: String,
-    /// The country it is in.
-    country: String,
-}
-
 #[test]
 fn list_streaming_yields_valid_items() {
-    let text = "List the cities: Paris is in France, Berlin is in Germany, and Rome is in Italy.";
-    let items: Vec<City> = Extractor::new(llama())
-        .max_tokens(256)
-        .extract_iter::<City>(text)
+    // Whether a 135M model opens a list at all depends on the prompt's wording: measured on
+    // 2026-12-04 (AMD EPYC) with the list prompt carrying the item's field descriptions, it
+    // answers `[]` for "List the cities: Paris is in France, Berlin is in Germany, and Rome is
+    // in Italy." and lists both people here (Qwen2.5-0.5B the other way round). This test is
+    // about streaming valid items, so it uses the text this model lists.
+    let text = "Extract `Jason is 30 years old and Sarah is 25`";
+    let items: Vec<UserDetail> = Extractor::new(llama())
+        .max_tokens(96)
+        .extract_iter::<UserDetail>(text)
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|c| !c.name.is_empty()), "{items:?}");
+    assert!(items.iter().all(|u| !u.name.is_empty()), "{items:?}");
 }
 
 #[test]
