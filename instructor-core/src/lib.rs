@@ -12,6 +12,7 @@
 //! without clashes and each rule is defined once. The [`grammar`] module explains how, and why
 //! generic impls need it.
 
+mod batch;
 pub mod builtins;
 mod error;
 mod extractor;
@@ -20,6 +21,7 @@ mod grounding;
 mod input;
 mod item_stream;
 mod llm;
+mod many;
 mod model;
 pub mod partial;
 mod partial_stream;
@@ -30,6 +32,7 @@ mod session;
 mod validate;
 mod verbatim;
 
+pub use batch::{Batch, BatchEvent, Ended, OneAtATime};
 pub use error::Error;
 pub use extractor::Extractor;
 pub use grounding::Grounding;
@@ -39,6 +42,7 @@ pub use llm::{
     Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request, Role,
     Sampling, TokenStream, Usage,
 };
+pub use many::{BatchTotals, ExtractMany, ExtractManyReports};
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, Seg};
 pub use partial_stream::{PartialStream, StreamEvent, StreamRef};
@@ -57,7 +61,8 @@ pub mod __private {
         self, Constraints, External, Grammar, Int, Kind, Name, RangeBound, Text, BODY_CAP, CAP,
     };
     pub use crate::grounding::{
-        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules, Texts,
+        check_choices, check_verbatim, ground, schema_choices, schema_verbatim, verbatim_rules,
+        Texts,
     };
     pub use crate::schema;
     pub use crate::validate::{

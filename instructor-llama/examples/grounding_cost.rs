@@ -21,9 +21,30 @@ use instructor_llama::Llama;
 /// and punctuation, so the automaton sees a realistic alphabet.
 fn prose(bytes: usize) -> String {
     const WORDS: [&str; 24] = [
-        "the", "council", "said", "river", "on", "Monday", "trees", "will", "be", "planted",
-        "along", "every", "street", "and", "school", "Maria", "Garcia", "reported", "42",
-        "\"quietly\"", "budget", "of", "3.5", "million",
+        "the",
+        "council",
+        "said",
+        "river",
+        "on",
+        "Monday",
+        "trees",
+        "will",
+        "be",
+        "planted",
+        "along",
+        "every",
+        "street",
+        "and",
+        "school",
+        "Maria",
+        "Garcia",
+        "reported",
+        "42",
+        "\"quietly\"",
+        "budget",
+        "of",
+        "3.5",
+        "million",
     ];
     let mut s = String::with_capacity(bytes + 16);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -100,12 +121,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n## per-token cost, 10 KB source ({})\n", model.display());
     println!("| grammar | tokens | wall (median) | prompt eval | generation | ms per generated token | output (start) |");
     println!("|---|---:|---:|---:|---:|---:|---|");
-    let grammars = [("free string (jchar*)", &free), ("verbatim (suffix automaton)", &verbatim)];
-    let mut results: Vec<Vec<(Duration, instructor_core::Completion)>> = vec![Vec::new(), Vec::new()];
+    let grammars = [
+        ("free string (jchar*)", &free),
+        ("verbatim (suffix automaton)", &verbatim),
+    ];
+    let mut results: Vec<Vec<(Duration, instructor_core::Completion)>> =
+        vec![Vec::new(), Vec::new()];
     for round in 0..3 {
         for i in 0..2 {
             let i = (i + round) % 2;
-            let request = Request::new(&messages).grammar(grammars[i].1).max_tokens(48);
+            let request = Request::new(&messages)
+                .grammar(grammars[i].1)
+                .max_tokens(48);
             let t = Instant::now();
             let done = llm.complete(&request)?;
             results[i].push((t.elapsed(), done));

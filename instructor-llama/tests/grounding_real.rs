@@ -28,7 +28,13 @@ fn llama() -> &'static Llama {
 }
 
 /// Every string of `value` that its schema marks as copied verbatim.
-fn verbatim_strings(schema: &Value, root: &Value, value: &Value, marked: bool, out: &mut Vec<String>) {
+fn verbatim_strings(
+    schema: &Value,
+    root: &Value,
+    value: &Value,
+    marked: bool,
+    out: &mut Vec<String>,
+) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let key = r.trim_start_matches("#/$defs/");
         if let Some(def) = root.get("$defs").and_then(|d| d.get(key)) {
@@ -67,13 +73,19 @@ fn copies_are_verbatim<T: ResponseModel + Serialize>(id: &str, prompt: &str) -> 
         // A model can fail other checks (a pattern, a range); no copy may be the reason.
         Err(e) => {
             assert!(!e.to_string().contains("copied verbatim"), "{id}: {e}");
-            assert!(matches!(e, Error::RetriesExhausted { .. } | Error::Truncated { .. }), "{id}: {e}");
+            assert!(
+                matches!(e, Error::RetriesExhausted { .. } | Error::Truncated { .. }),
+                "{id}: {e}"
+            );
             println!("{id}: no valid answer ({e})");
             return 0;
         }
     };
     for a in &done.report.failed_attempts {
-        assert!(!a.error_messages().join(" ").contains("copied verbatim"), "{id}: {a:?}");
+        assert!(
+            !a.error_messages().join(" ").contains("copied verbatim"),
+            "{id}: {a:?}"
+        );
     }
     let value = serde_json::to_value(&done.value).unwrap_or_else(|e| panic!("{e}"));
     let schema = instructor_core::json_schema::<T>();
@@ -81,7 +93,10 @@ fn copies_are_verbatim<T: ResponseModel + Serialize>(id: &str, prompt: &str) -> 
     verbatim_strings(&schema, &schema, &value, false, &mut copies);
     println!("{id}: {} -> copies {copies:?}", done.report.raw);
     for c in &copies {
-        assert!(prompt.contains(c.as_str()), "{id}: {c:?} is not in {prompt:?}");
+        assert!(
+            prompt.contains(c.as_str()),
+            "{id}: {c:?} is not in {prompt:?}"
+        );
     }
     copies.len()
 }
@@ -94,8 +109,8 @@ struct Case {
 
 #[test]
 fn verbatim_values_are_substrings_of_the_prompt_on_every_bench_case() {
-    let cases: Vec<Case> =
-        serde_json::from_str(include_str!("../../bench/cases.json")).unwrap_or_else(|e| panic!("{e}"));
+    let cases: Vec<Case> = serde_json::from_str(include_str!("../../bench/cases.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut checked = 0;
     let mut ran = 0;
     for case in &cases {
@@ -149,6 +164,9 @@ fn choices_fields_only_return_given_values() {
             .unwrap_or_else(|e| panic!("{text}: {e}"));
         println!("{text} -> {filed:?}");
         assert!(sections.contains(&filed.section.as_str()), "{filed:?}");
-        assert!(filed.labels.iter().all(|l| labels.contains(&l.as_str())), "{filed:?}");
+        assert!(
+            filed.labels.iter().all(|l| labels.contains(&l.as_str())),
+            "{filed:?}"
+        );
     }
 }
