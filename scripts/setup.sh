@@ -5,7 +5,8 @@
 #   scripts/setup.sh                         # packages (as root or with sudo) + the default model
 #   scripts/setup.sh --model qwen2.5-0.5b    # + Qwen2.5-Coder-0.5B-Instruct (~490 MB, once)
 #   scripts/setup.sh --server   # + .venv-server: llama-cpp-python's OpenAI-compatible server,
-#                               #   which the instructor-openai tests start on loopback
+#                               #   and .cache/llama-server: llama.cpp's own llama-server, which
+#                               #   the instructor-openai tests start on loopback
 #   scripts/setup.sh --peer     # + .venv-peer / .venv-peer-latest: the benchmark's Python peers
 #   INSTRUCTOR_MODEL_DIR=/some/dir scripts/setup.sh
 #
@@ -198,9 +199,43 @@ make_venv() {
   echo "$spec" > "$dir/.instructor-spec"
 }
 
+# llama.cpp's own server, built once from the llama.cpp tree that llama-cpp-python's sdist
+# vendors (llama-cpp-sys-2's crate leaves the server sources out), without its web UI (with the
+# UI options on, cmake tries to fetch prebuilt assets). The binary and a stamp of the version it
+# came from live in .cache/llama-server; a missing or stale one is rebuilt, and a failed build
+# leaves nothing behind.
+LLAMA_SERVER_DIR="$ROOT/.cache/llama-server"
+llama_server() {
+  local stamp="llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
+  if [ -x "$LLAMA_SERVER_DIR/llama-server" ] && [ "$(cat "$LLAMA_SERVER_DIR/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "setup: llama-server already built"
+    return
+  fi
+  echo "setup: building llama-server from $stamp's vendored llama.cpp (several minutes)"
+  local work
+  work=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: --disable-pip-version-check \
+    -d "$work" "$stamp"
+  tar -xzf "$work"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION".tar.gz -C "$work"
+  local src="$work/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$work/cmake.log" 2>&1 \
+    || { tail -20 "$work/cmake.log" >&2; rm -rf "$work"; echo "setup: llama-server: cmake failed" >&2; exit 1; }
+  cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
+    || { tail -20 "$work/build.log" >&2; rm -rf "$work"; echo "setup: llama-server: build failed" >&2; exit 1; }
+  mkdir -p "$LLAMA_SERVER_DIR"
+  cp "$work/build/bin/llama-server" "$LLAMA_SERVER_DIR/llama-server.partial"
+  mv "$LLAMA_SERVER_DIR/llama-server.partial" "$LLAMA_SERVER_DIR/llama-server"
+  echo "$stamp" > "$LLAMA_SERVER_DIR/.stamp"
+  rm -rf "$work"
+  echo "setup: llama-server built into $LLAMA_SERVER_DIR"
+}
+
 if [ "$WANT_SERVER" = 1 ]; then
   make_venv "$ROOT/.venv-server" "$ROOT/scripts/constraints/server.txt" \
     "llama-cpp-python[server]==$LLAMA_CPP_PYTHON_VERSION"
+  llama_server
 fi
 if [ "$WANT_PEER" = 1 ]; then
   # The guide-era peer (the last instructor that sends llama-cpp-python's enforced schema

@@ -346,9 +346,12 @@ pub fn check_choices(v: &mut Validator<'_>, value: &impl Texts, set: &str) {
     });
 }
 
+/// The note a verbatim field's schema description ends with.
+pub(crate) const VERBATIM_NOTE: &str = "Copied verbatim from the input.";
+
 /// Adds "copied verbatim from the input" to a verbatim field's schema description.
 pub fn schema_verbatim(schema: &mut Value) {
-    const NOTE: &str = "Copied verbatim from the input.";
+    const NOTE: &str = VERBATIM_NOTE;
     if let Value::Object(obj) = schema {
         let text = match obj.get("description").and_then(Value::as_str) {
             Some(d) => format!("{d} {NOTE}"),

@@ -383,3 +383,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_prompt_keeps_field_descriptions_without_the_verbatim_note() {
+    // The note is for schema-only servers; in the prompt it made both bench models copy more
+    // than the field holds ("Jason is 30 years old" for a name).
+    let llm = Scripted::new(&[GOOD]);
+    Extractor::new(&llm)
+        .choices("topics", ["politics", "science"])
+        .extract::<Quote>(TEXT)
+        .unwrap();
+    let system = llm.messages.lock().unwrap()[0][0].content.clone();
+    assert!(system.contains("- quote: The exact words."), "{system}");
+    assert!(!system.contains("Copied verbatim"), "{system}");
+    assert!(!system.contains("- speaker"), "{system}");
+    let schema = llm.schemas.lock().unwrap()[0].to_string();
+    assert!(
+        schema.contains("The exact words. Copied verbatim from the input."),
+        "{schema}"
+    );
+}

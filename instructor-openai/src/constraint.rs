@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value};
 
 /// How the type's shape is passed to the server.
 ///
-/// Servers differ in what they accept, and some reject or silently ignore what they do not
-/// understand, so pick the one your server implements:
+/// Servers differ in what they accept, and some reject what they do not understand. The
+/// default, [`Auto`](Constraint::Auto), finds out on the first request; to skip that, pick the
+/// one your server implements:
 ///
 /// | Server | Use | Sent as |
 /// |---|---|---|
@@ -23,12 +24,14 @@ use serde_json::{json, Map, Value};
 /// [`Grammar`](Constraint::Grammar) is the tightest: it is the same GBNF grammar the local
 /// llama.cpp backend runs, with the key order and integer bounds built in.
 ///
-/// Measured on llama-cpp-python's server 0.3.36 with the default model (this crate's
-/// `tests/server.rs`): `grammar` is honoured exactly (keys in declaration
-/// order, at most one space after `:` and `,`); `json_object` with a schema is honoured too (spaced JSON, keys sorted), though
-/// for one list prompt the model answered `[ ]` where the grammar got every item; the
-/// `json_schema` response format is rejected with HTTP 500 (`response_format.type` must be
-/// `'text'` or `'json_object'`).
+/// Measured with the default model (this crate's `tests/server.rs` and `tests/llama_server.rs`;
+/// the OpenAI and vLLM rows are those servers' documentation, untested here), prompt
+/// ``Extract `Jason is 30 years old` ``:
+///
+/// | Server | `Auto` settles on | `json_schema` | `grammar` | `json_object` + schema | none |
+/// |---|---|---|---|---|---|
+/// | llama-cpp-python 0.3.36 | `Grammar`, after one refused request | HTTP 500 (`response_format.type` must be `'text'` or `'json_object'`) | honoured exactly: `{"name": "Jason", "age": 30}` | honoured, keys sorted: Jason/30; one list prompt got `[ ]` | prose; re-asked until the attempts run out |
+/// | llama.cpp `llama-server` (the same release's vendored tree, `--parallel 2`) | `Grammar`, first try (`GET /models` says llama.cpp) | accepted, as a looser grammar: `{"age": 30, "name": "jason"}` over several lines | honoured exactly: `{"name": "Jason", "age": 30}` | accepted, the same looser grammar | prose; re-asked until the attempts run out |
 ///
 /// Whichever you choose, the answer is parsed and validated locally and a failure is sent back
 /// to the model to fix ([`instructor_core::Extractor`]), so a server that ignores the
@@ -36,15 +39,27 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Constraint {
+    /// The default: the first of [`JsonSchema`](Constraint::JsonSchema),
+    /// [`Grammar`](Constraint::Grammar) and [`JsonObjectSchema`](Constraint::JsonObjectSchema)
+    /// that the server accepts, else [`None`](Constraint::None); on llama.cpp's `llama-server`
+    /// (its `GET /models` says `"owned_by": "llamacpp"`) `Grammar` comes first, because the
+    /// grammar it derives from a schema lets keys come in any order. The client tries them in that
+    /// order on its first constrained request, moving on only when the server rejects the
+    /// request outright (HTTP 400, 422, 500 or 501 before any answer: llama-cpp-python answers
+    /// `json_schema` with a 500), and keeps the first that succeeds for the rest of its life
+    /// ([`OpenAi::constraint_in_use`](crate::OpenAi::constraint_in_use)). So the first request
+    /// costs at most three rejected round trips, and a server that accepts no constraint still
+    /// works through local validation and re-asks. A rejection that a transient failure
+    /// caused settles nothing: the next request tries again.
+    #[default]
+    Auto,
     /// OpenAI's structured outputs: `response_format: {"type": "json_schema", "json_schema":
     /// {"name", "schema", "strict": true}}`, the name taken from the schema's top-level type.
-    /// The default, because it is the standard most servers implement (llama-cpp-python's
-    /// is the exception).
+    /// The standard most servers implement (llama-cpp-python's is the exception).
     ///
     /// OpenAI's strict mode accepts a subset of JSON Schema; when it rejects a type's schema
     /// (an [`LlmError::Http`](instructor_core::LlmError::Http) 400 naming the schema), use
     /// [`Constraint::None`].
-    #[default]
     JsonSchema,
     /// llama-cpp-python's JSON mode with a schema: `response_format: {"type": "json_object",
     /// "schema": …}`; its server turns the schema into a grammar.
@@ -66,7 +81,9 @@ impl Constraint {
         schema: Option<&Value>,
     ) {
         match self {
-            Constraint::JsonSchema => {
+            // The client resolves `Auto` before a body is built; alone it means the first
+            // constraint it tries.
+            Constraint::Auto | Constraint::JsonSchema => {
                 if let Some(schema) = schema {
                     body.insert(
                         "response_format".into(),
@@ -97,6 +114,43 @@ impl Constraint {
             Constraint::None => {}
         }
     }
+}
+
+/// The constraints [`Constraint::Auto`] tries, in order, for a request that carries `grammar`
+/// and `schema` as given: each only when what it sends is there, and `None` last. The standard
+/// `json_schema` comes first, except with `grammar_first` (a server known to run GBNF, where
+/// the type's own grammar is tighter than the one it would derive from the schema).
+pub(crate) fn auto_candidates(
+    has_grammar: bool,
+    has_schema: bool,
+    grammar_first: bool,
+) -> Vec<Constraint> {
+    let mut out = Vec::with_capacity(4);
+    if has_grammar && grammar_first {
+        out.push(Constraint::Grammar);
+    }
+    if has_schema {
+        out.push(Constraint::JsonSchema);
+    }
+    if has_grammar && !grammar_first {
+        out.push(Constraint::Grammar);
+    }
+    if has_schema {
+        out.push(Constraint::JsonObjectSchema);
+    }
+    out.push(Constraint::None);
+    out
+}
+
+/// Whether `error` is a server refusing the request as sent, which another constraint may fix.
+pub(crate) fn rejects_request(error: &instructor_core::LlmError) -> bool {
+    matches!(
+        error,
+        instructor_core::LlmError::Http {
+            status: 400 | 422 | 500 | 501,
+            ..
+        }
+    )
 }
 
 /// The longest name OpenAI accepts for a `json_schema` response format.

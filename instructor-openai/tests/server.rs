@@ -6,26 +6,20 @@
 //! a lock): the machine's cores are its. It exits when this process does, because it watches
 //! its stdin, which only this process holds open.
 
+mod support;
+
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+
+use support::{default_model, free_port, wait_for, Server, UserDetail, PROMPT, SETUP};
 
 use instructor_core::{
     Error, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel, StreamEvent,
 };
 use instructor_openai::{Constraint, OpenAi};
-
-/// File name of the default model (as `instructor_llama::DEFAULT_MODEL_FILE`).
-const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const SETUP: &str = "scripts/setup.sh --server";
-/// How long the server may take to load the model and answer.
-const STARTUP_LIMIT: Duration = Duration::from_secs(180);
-
-const PROMPT: &str = "Extract `Jason is 30 years old`";
 
 /// Starts a thread that exits the process when stdin reaches EOF, then runs the server with
 /// the arguments after `-c`.
@@ -40,39 +34,6 @@ sys.argv = ["llama_cpp.server"] + sys.argv[1:]
 from llama_cpp.server.__main__ import main
 main()
 "#;
-
-struct Server {
-    base_url: String,
-    /// Held open for the life of the process: the server exits when it closes.
-    _stdin: ChildStdin,
-    _child: Child,
-}
-
-/// `$INSTRUCTOR_MODEL_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/instructor-rs`, as
-/// `instructor_llama::Llama::default_model` looks it up (not depended on: it builds llama.cpp).
-fn default_model() -> Result<PathBuf, String> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = match var("INSTRUCTOR_MODEL_DIR") {
-        Some(dir) => dir,
-        None => var("XDG_CACHE_HOME")
-            .or_else(|| var("HOME").map(|home| home.join(".cache")))
-            .ok_or("neither INSTRUCTOR_MODEL_DIR, XDG_CACHE_HOME nor HOME is set")?
-            .join("instructor-rs"),
-    };
-    let path = dir.join(DEFAULT_MODEL_FILE);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "the default model {} is missing; run `{SETUP}`",
-            path.display()
-        ))
-    }
-}
 
 fn server_python() -> Result<PathBuf, String> {
     let path = std::env::var_os("INSTRUCTOR_SERVER_PYTHON")
@@ -94,39 +55,15 @@ fn server_python() -> Result<PathBuf, String> {
     }
 }
 
-fn log_tail(path: &Path) -> String {
-    let mut text = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-/// True when `GET /v1/models` answers 200.
-fn models_answer(port: u16) -> bool {
-    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let request =
-        format!("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if conn.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    conn.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
 fn start_server() -> Result<Server, String> {
     let python = server_python()?;
     let model = default_model()?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
-        .port();
-    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("llama-server-{port}.log"));
+    let port = free_port()?;
+    let log_path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("llama-cpp-python-{port}.log"));
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let mut child = Command::new(&python)
+    let child = Command::new(&python)
         .arg("-c")
         .arg(LAUNCHER)
         .arg("--model")
@@ -146,40 +83,7 @@ fn start_server() -> Result<Server, String> {
         .stderr(log2)
         .spawn()
         .map_err(|e| format!("could not start {}: {e}; run `{SETUP}`", python.display()))?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or("the server's stdin was not piped")?;
-    let started = Instant::now();
-    while started.elapsed() < STARTUP_LIMIT {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "llama-cpp-python's server exited ({status}) before answering; is it installed \
-                 (`{SETUP}`)? Its log ({}) ends with:\n{}",
-                log_path.display(),
-                log_tail(&log_path)
-            ));
-        }
-        if models_answer(port) {
-            eprintln!(
-                "llama-cpp-python's server answered on port {port} after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(Server {
-                base_url: format!("http://127.0.0.1:{port}/v1"),
-                _stdin: stdin,
-                _child: child,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let _ = child.kill();
-    Err(format!(
-        "llama-cpp-python's server did not answer within {STARTUP_LIMIT:?}; its log ({}) ends \
-         with:\n{}",
-        log_path.display(),
-        log_tail(&log_path)
-    ))
+    wait_for("llama-cpp-python's server", child, port, &log_path)
 }
 
 /// The shared server, and the lock every test holds while it talks to it.
@@ -203,16 +107,6 @@ fn llm(server: &Server, constraint: Constraint) -> OpenAi {
         .request_timeout(Duration::from_secs(120))
         .build()
         .unwrap()
-}
-
-/// A person mentioned in the text.
-#[derive(Debug, serde::Deserialize, ResponseModel)]
-struct UserDetail {
-    /// The person's first name.
-    name: String,
-    /// The person's age in years.
-    #[instructor(range(min = 0, max = 150))]
-    age: u8,
 }
 
 #[test]
@@ -343,6 +237,33 @@ fn without_a_constraint_the_local_loop_validates_and_reasks() {
 }
 
 #[test]
+fn the_default_constraint_finds_the_grammar_on_llama_cpp_python() {
+    let (server, _serial) = server();
+    // No `.constraint(..)`: `Constraint::Auto`.
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .request_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    assert_eq!(llm.constraint(), Constraint::Auto);
+    assert_eq!(llm.constraint_in_use(), None);
+    let done = Extractor::new(&llm)
+        .max_tokens(48)
+        .extract_with_report::<UserDetail>(PROMPT)
+        .unwrap();
+    eprintln!(
+        "auto: {:?} via {:?}",
+        done.report.raw,
+        llm.constraint_in_use()
+    );
+    // The server answers `json_schema` with HTTP 500, then accepts the grammar.
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::Grammar));
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    assert_eq!(done.report.attempts(), 1);
+}
+
+#[test]
 fn json_schema_response_format_is_rejected_by_llama_cpp_python() {
     let (server, _serial) = server();
     let llm = llm(server, Constraint::JsonSchema);
@@ -381,6 +302,51 @@ fn grammar_constraint_is_honoured() {
         squeezed, r#"{"name":"Jason","age":30}"#,
         "{}",
         done.report.raw
+    );
+}
+
+/// A quote with grounded fields: copies of the text and a label from a set given at run time.
+#[derive(Debug, serde::Deserialize, ResponseModel)]
+struct Said {
+    /// Who said it.
+    #[instructor(verbatim)]
+    speaker: String,
+    /// The words said.
+    #[instructor(verbatim)]
+    quote: String,
+    /// What it is about.
+    #[instructor(choices = "topics")]
+    topic: String,
+}
+
+#[test]
+fn grounded_fields_are_constrained_through_the_servers_grammar() {
+    let (server, _serial) = server();
+    let llm = llm(server, Constraint::Grammar);
+    let text =
+        "Marie Curie said: \"Nothing in life is to be feared, it is only to be understood.\"";
+    let topics = ["science", "sports", "cooking"];
+    let done = Extractor::new(&llm)
+        .choices("topics", topics)
+        .max_tokens(96)
+        .extract_with_report::<Said>(format!("Extract the quote from: `{text}`"))
+        .unwrap();
+    eprintln!("grounded over HTTP: {:?}", done.report.raw);
+    // The filled-in grammar went to the server, so no attempt needed a re-ask for a copy or a
+    // label (which substring the model picks is its choice and is not asserted).
+    assert_eq!(
+        done.report.attempts(),
+        1,
+        "{:?}",
+        done.report.failed_attempts
+    );
+    let prompt = format!("Extract the quote from: `{text}`");
+    assert!(prompt.contains(&done.value.speaker), "{:?}", done.value);
+    assert!(prompt.contains(&done.value.quote), "{:?}", done.value);
+    assert!(
+        topics.contains(&done.value.topic.as_str()),
+        "{:?}",
+        done.value
     );
 }
 

@@ -36,6 +36,11 @@ struct FakeServer {
 
 impl FakeServer {
     fn start(handlers: Vec<Handler>) -> Self {
+        Self::with_models(handlers, None)
+    }
+
+    /// A server whose `GET /models` answers `models` (others answer 404).
+    fn with_models(handlers: Vec<Handler>, models: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("local addr"));
         listener.set_nonblocking(true).expect("nonblocking");
@@ -54,10 +59,26 @@ impl FakeServer {
                     };
                     let _ = conn.set_nonblocking(false);
                     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                    if let Some(request) = read_request(&mut conn) {
-                        if let Ok(mut all) = seen.lock() {
-                            all.push(request);
+                    match read_request(&mut conn) {
+                        // `Constraint::Auto` asks `GET /models` what the server is: these
+                        // servers do not say, and the answer uses no handler.
+                        Some(Incoming::Get(path)) => {
+                            let models = models.as_deref().filter(|_| path.ends_with("/models"));
+                            let _ = conn.write_all(match models {
+                                Some(body) => format!(
+                                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                    body.len()
+                                ),
+                                None => "HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".to_owned(),
+                            }.as_bytes());
+                            continue;
                         }
+                        Some(Incoming::Post(request)) => {
+                            if let Ok(mut all) = seen.lock() {
+                                all.push(request);
+                            }
+                        }
+                        None => {}
                     }
                     if let Some(handler) = next.take() {
                         handler(&mut conn);
@@ -88,11 +109,23 @@ impl Drop for FakeServer {
     }
 }
 
-fn read_request(conn: &mut TcpStream) -> Option<Seen> {
+/// A request as the fake server read it.
+enum Incoming {
+    /// A `GET` of this path.
+    Get(String),
+    /// A `POST` and what it carried.
+    Post(Seen),
+}
+
+fn read_request(conn: &mut TcpStream) -> Option<Incoming> {
     let mut reader = BufReader::new(conn.try_clone().ok()?);
     let mut headers = HashMap::new();
     let mut line = String::new();
     reader.read_line(&mut line).ok()?; // request line
+    let get = line
+        .strip_prefix("GET ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned);
     for _ in 0..100 {
         line.clear();
         reader.read_line(&mut line).ok()?;
@@ -104,13 +137,16 @@ fn read_request(conn: &mut TcpStream) -> Option<Seen> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
+    if let Some(path) = get {
+        return Some(Incoming::Get(path));
+    }
     let len: usize = headers.get("content-length")?.parse().ok()?;
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
-    Some(Seen {
+    Some(Incoming::Post(Seen {
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    })
+    }))
 }
 
 fn respond(status: &str, headers: &[(&str, &str)], body: &str) -> Handler {
@@ -374,6 +410,93 @@ fn service_unavailable_then_ok_is_retried_after_retry_after() {
     );
 }
 
+fn rejected(status: &str, message: &str) -> Handler {
+    respond(
+        status,
+        &[("content-type", "application/json")],
+        &json!({"error": {"message": message}}).to_string(),
+    )
+}
+
+#[test]
+fn auto_moves_past_a_rejected_constraint_and_keeps_the_one_that_worked() {
+    let server = FakeServer::start(vec![
+        rejected(
+            "500 Internal Server Error",
+            "response_format.type must be 'text' or 'json_object'",
+        ),
+        json_ok(&answer(r#"{"n":3}"#)),
+        json_ok(&answer(r#"{"n":4}"#)),
+    ]);
+    let llm = llm(&server);
+    assert_eq!(llm.constraint_in_use(), None);
+    let first = with_request(|r| llm.complete(r)).expect("the second constraint is accepted");
+    assert_eq!(first.text, r#"{"n":3}"#);
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::Grammar));
+    let second = with_request(|r| llm.complete(r)).expect("settled");
+    assert_eq!(second.text, r#"{"n":4}"#);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "one rejection, then one request per call");
+    assert_eq!(seen[0].body["response_format"]["type"], "json_schema");
+    for s in &seen[1..] {
+        assert_eq!(s.body["grammar"], "root ::= \"{}\"");
+        assert!(s.body.get("response_format").is_none(), "{}", s.body);
+    }
+}
+
+#[test]
+fn auto_sends_the_grammar_first_to_llama_cpp_servers() {
+    let models = json!({"object": "list", "data": [{"id": "m.gguf", "object": "model", "owned_by": "llamacpp"}]});
+    let server = FakeServer::with_models(
+        vec![json_ok(&answer(r#"{"n":3}"#))],
+        Some(models.to_string()),
+    );
+    let llm = llm(&server);
+    let done = with_request(|r| llm.complete(r)).expect("the grammar is accepted");
+    assert_eq!(done.text, r#"{"n":3}"#);
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::Grammar));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "no json_schema round trip first");
+    assert_eq!(seen[0].body["grammar"], "root ::= \"{}\"");
+}
+
+#[test]
+fn auto_ends_with_no_constraint_when_the_server_rejects_them_all() {
+    let server = FakeServer::start(vec![
+        rejected("400 Bad Request", "unknown field response_format"),
+        rejected("422 Unprocessable Entity", "unknown field grammar"),
+        rejected("400 Bad Request", "json_object is not supported"),
+        json_ok(&answer(r#"{"n":5}"#)),
+    ]);
+    let llm = llm(&server);
+    let done = with_request(|r| llm.complete(r)).expect("plain requests are accepted");
+    assert_eq!(done.text, r#"{"n":5}"#);
+    assert_eq!(llm.constraint_in_use(), Some(Constraint::None));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[2].body["response_format"]["type"], "json_object");
+    assert!(seen[3].body.get("response_format").is_none() && seen[3].body.get("grammar").is_none());
+}
+
+#[test]
+fn auto_settles_nothing_when_the_failure_is_not_a_rejection() {
+    let server = FakeServer::start(vec![
+        rejected("401 Unauthorized", "Incorrect API key provided"),
+        json_ok(&answer("{}")),
+    ]);
+    let llm = llm(&server);
+    match with_request(|r| llm.complete(r)) {
+        Err(LlmError::Http { status: 401, .. }) => {}
+        other => panic!("expected the 401, got {other:?}"),
+    }
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "an auth failure is not a constraint problem"
+    );
+    assert_eq!(llm.constraint_in_use(), None);
+}
+
 #[test]
 fn a_bad_request_is_reported_with_the_servers_message_and_not_retried() {
     let server = FakeServer::start(vec![
@@ -384,7 +507,13 @@ fn a_bad_request_is_reported_with_the_servers_message_and_not_retried() {
         ),
         json_ok(&answer("{}")),
     ]);
-    let llm = llm(&server);
+    // A fixed constraint: `Auto` would try the next one instead.
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(Constraint::JsonSchema)
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid settings");
     match with_request(|r| llm.generate(r)).map(|_| ()) {
         Err(LlmError::Http { status, message }) => {
             assert_eq!(status, 400);
