@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use instructor_core::{Error, Extractor, Llm, Message, ResponseModel, Usage};
+use instructor_core::{
+    BatchTotals, Error, Extraction, Extractor, Llm, Message, ResponseModel, Usage,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,12 +56,38 @@ pub struct Kind {
     /// Runs our extraction of the grounded variant of the type (copied fields `verbatim`, see
     /// `grounded.rs`), when the case has copied fields.
     pub grounded: Option<fn(&dyn Llm, &str) -> Outcome>,
+    /// Runs our `extract_many` over the prompts with `parallel` sequences: the outcomes in
+    /// input order and the run's totals.
+    pub many: fn(&dyn Llm, &[String], usize) -> (Vec<Outcome>, BatchTotals),
 }
 
 fn extract<T: ResponseModel + Serialize>(llm: &dyn Llm, prompt: &str) -> Outcome {
     let start = Instant::now();
     let result = Extractor::new(llm).extract_with_report::<T>(prompt);
-    let seconds = start.elapsed().as_secs_f64();
+    outcome(result, start.elapsed().as_secs_f64())
+}
+
+fn many<T: ResponseModel + Serialize>(
+    llm: &dyn Llm,
+    prompts: &[String],
+    parallel: usize,
+) -> (Vec<Outcome>, BatchTotals) {
+    let mut run = Extractor::new(llm)
+        .parallel(parallel)
+        .extract_many_with_report::<T>(prompts);
+    let mut outcomes = vec![Outcome::default(); prompts.len()];
+    for (index, result) in run.by_ref() {
+        let seconds = result
+            .as_ref()
+            .map_or(0.0, |done| done.report.elapsed.as_secs_f64());
+        if let Some(slot) = outcomes.get_mut(index) {
+            *slot = outcome(result, seconds);
+        }
+    }
+    (outcomes, run.totals())
+}
+
+fn outcome<T: Serialize>(result: Result<Extraction<T>, Error>, seconds: f64) -> Outcome {
     match result {
         Ok(done) => Outcome {
             output: serde_json::to_value(&done.value).ok(),
@@ -123,6 +151,7 @@ macro_rules! kinds {
             check: check::<$ty>,
             messages: messages::<$ty>,
             grounded: grounded!($($g)?),
+            many: many::<$ty>,
         }),*];
     };
 }

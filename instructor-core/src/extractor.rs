@@ -16,6 +16,7 @@ use crate::grounding::Sets;
 use crate::input::Prompt;
 use crate::item_stream::{ItemReports, ItemStream};
 use crate::llm::{Llm, Message, Sampling};
+use crate::many::{self, ExtractMany, ExtractManyReports};
 use crate::partial_stream::PartialStream;
 use crate::prompt::{list_system_message, system_message, DEFAULT_SYSTEM_PROMPT};
 use crate::report::Extraction;
@@ -44,6 +45,7 @@ pub struct Extractor<'l, L: Llm + ?Sized> {
     sampling: Sampling,
     context: Option<Arc<dyn Any + Send + Sync>>,
     stop_when_complete: bool,
+    parallel: usize,
     /// Sources and choice sets of grounded fields (setters in `grounding.rs`).
     pub(crate) grounding: Sets,
 }
@@ -58,6 +60,7 @@ impl<L: Llm + ?Sized> Clone for Extractor<'_, L> {
             sampling: self.sampling,
             context: self.context.clone(),
             stop_when_complete: self.stop_when_complete,
+            parallel: self.parallel,
             grounding: self.grounding.clone(),
         }
     }
@@ -72,6 +75,7 @@ impl<L: Llm + ?Sized> fmt::Debug for Extractor<'_, L> {
             .field("max_tokens", &self.max_tokens)
             .field("sampling", &self.sampling)
             .field("context", &self.context.as_ref().map(|_| ".."))
+            .field("parallel", &self.parallel)
             .field("grounding", &self.grounding)
             .finish_non_exhaustive()
     }
@@ -88,6 +92,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             sampling: Sampling::default(),
             context: None,
             stop_when_complete: true,
+            parallel: 1,
             grounding: Sets::default(),
         }
     }
@@ -152,6 +157,49 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         self.extract_stream::<T>(prompt).run()
     }
 
+    /// Sequences [`Extractor::extract_many`] runs at once (at least 1, default 1). A backend
+    /// caps it at what it can hold ([`Batch::capacity`](crate::Batch::capacity)); the default
+    /// backend implementation holds one.
+    pub fn parallel(mut self, sequences: usize) -> Self {
+        self.parallel = sequences.max(1);
+        self
+    }
+
+    /// Extracts a validated `T` from each input, up to [`Extractor::parallel`] at once in the
+    /// backend's [`Batch`](crate::Batch), yielding `(index, result)` as each finishes (not in
+    /// input order).
+    ///
+    /// Each document runs the loop [`Extractor::extract`] runs (re-asks, validation, the
+    /// backend's repetition guard, grounding); a document that fails is an `Err` at its index
+    /// and the others go on.
+    ///
+    /// ```no_run
+    /// # fn demo(llm: &impl instructor_core::Llm) {
+    /// use instructor_core::Extractor;
+    /// let texts = ["Jason is 30", "Ada is 36"];
+    /// let mut ages = vec![None; texts.len()];
+    /// for (i, age) in Extractor::new(llm).parallel(8).extract_many::<u8>(texts) {
+    ///     ages[i] = age.ok();
+    /// }
+    /// # }
+    /// ```
+    pub fn extract_many<T: ResponseModel>(
+        &self,
+        inputs: impl IntoIterator<Item = impl Into<Prompt>>,
+    ) -> ExtractMany<'l, T, L> {
+        ExtractMany::new(self.clone(), many::prompts(inputs))
+    }
+
+    /// [`Extractor::extract_many`], with each document's report; the run's totals (documents
+    /// and tokens per second, peak sequences in flight) come from
+    /// [`ExtractManyReports::totals`].
+    pub fn extract_many_with_report<T: ResponseModel>(
+        &self,
+        inputs: impl IntoIterator<Item = impl Into<Prompt>>,
+    ) -> ExtractManyReports<'l, T, L> {
+        self.extract_many(inputs).with_report()
+    }
+
     /// Streams partial values of `T` as tokens arrive, then the validated value with its
     /// report ([`StreamEvent::Done`](crate::StreamEvent::Done)); a failed check yields
     /// [`StreamEvent::Retry`](crate::StreamEvent::Retry) and the model is asked again.
@@ -159,7 +207,11 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         &self,
         prompt: impl Into<Prompt>,
     ) -> PartialStream<'l, T, L> {
-        let prompt = prompt.into();
+        PartialStream::new(self.session::<T>(prompt.into()), self.stop_when_complete)
+    }
+
+    /// The session of one extraction of a `T` (shared by streams and batches).
+    pub(crate) fn session<T: ResponseModel>(&self, prompt: Prompt) -> Session<'l, L> {
         let prepared = self.grounding.prepare::<T>(prompt.messages());
         let (instruction, rest) = prompt.split_instruction();
         let system = system_message(
@@ -167,13 +219,24 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
             T::DESCRIPTION,
             &prepared.schema,
         );
-        let session = Session::new::<T>(
+        Session::new::<T>(
             self.llm,
             conversation(system, rest),
             prepared,
             self.options(),
-        );
-        PartialStream::new(session, self.stop_when_complete)
+        )
+    }
+
+    pub(crate) fn llm(&self) -> &'l L {
+        self.llm
+    }
+
+    pub(crate) fn parallel_sequences(&self) -> usize {
+        self.parallel
+    }
+
+    pub(crate) fn stops_when_complete(&self) -> bool {
+        self.stop_when_complete
     }
 
     /// Streams the items of a list of `T`, each as soon as it is complete and valid.

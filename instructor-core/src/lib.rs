@@ -11,6 +11,7 @@
 //! names derived from the types (`vec-u8`, `UserDetail-3fa2c1`) so nested user types compose
 //! without clashes and each rule is defined once; [`ResponseModel::GBNF`] is the finished text.
 
+mod batch;
 mod builtins;
 mod error;
 mod extractor;
@@ -19,6 +20,7 @@ mod grounding;
 mod input;
 mod item_stream;
 mod llm;
+mod many;
 mod model;
 mod partial;
 mod partial_stream;
@@ -29,6 +31,7 @@ mod session;
 mod validate;
 mod verbatim;
 
+pub use batch::{Batch, BatchEvent, Ended, OneAtATime};
 pub use error::Error;
 pub use extractor::Extractor;
 pub use grounding::Grounding;
@@ -38,6 +41,7 @@ pub use llm::{
     BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request,
     Role, Sampling, TokenStream, Usage,
 };
+pub use many::{BatchTotals, ExtractMany, ExtractManyReports};
 pub use model::{json_schema, ResponseModel};
 pub use partial::{Event, JsonError, PartialValue, Seg};
 pub use partial_stream::{PartialStream, StreamEvent, StreamRef};

@@ -3,10 +3,10 @@
 //! attempts, requests and report are the session's (`session.rs`).
 
 use crate::error::Error;
-use crate::llm::{Chunk, FinishReason, Llm, TokenStream};
+use crate::llm::{Chunk, Llm, TokenStream};
 use crate::partial::PartialValue;
 use crate::report::{Attempt, Extraction};
-use crate::session::Session;
+use crate::session::{Concluded, Session};
 use crate::ResponseModel;
 
 /// One step of a [`PartialStream`].
@@ -93,15 +93,13 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         // answer for the retry's prompt (llama's KV cache) does so when its stream is dropped.
         drop(run.stream);
         let raw = run.partial.text().to_owned();
-        if finish == FinishReason::Length && !run.stopped_early && !run.partial.is_complete() {
-            return Err(self.session.truncated(raw));
-        }
-        match self.session.check::<T>(&raw) {
-            Ok(value) => {
-                let report = self.session.report(raw);
-                Ok(Step::Done(Box::new(Extraction { value, report })))
-            }
-            Err(errors) => self.session.retry(raw, errors).map(Step::Retry),
+        let complete = run.partial.is_complete();
+        match self
+            .session
+            .conclude::<T>(raw, finish, run.stopped_early, complete)?
+        {
+            Concluded::Done(done) => Ok(Step::Done(done)),
+            Concluded::Retry(attempt) => Ok(Step::Retry(attempt)),
         }
     }
 
@@ -123,20 +121,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
             match chunk {
                 Some(chunk) => {
                     let before = run.partial.events();
-                    match chunk? {
-                        Chunk::Text(text) => {
-                            // Invalid JSON only comes from a backend that ignores the grammar;
-                            // the final parse of the whole attempt reports it and re-asks.
-                            let _invalid = run.partial.push(&text).is_err();
-                        }
-                        Chunk::Rewind(n) => {
-                            // Rare (a cut loop): parse the kept text again from the start.
-                            let mut kept = run.partial.text().to_owned();
-                            Chunk::Rewind(n).apply_to(&mut kept);
-                            run.partial = PartialValue::new();
-                            let _invalid = run.partial.push(&kept).is_err();
-                        }
-                    }
+                    feed(&mut run.partial, chunk?);
                     if run.partial.events() != before && run.partial.get().is_some() {
                         return Ok(Some(Step::Partial));
                     }
@@ -187,6 +172,24 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                 self.finished = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// Applies one chunk of an attempt to its partial parse (shared with batches, `many.rs`).
+pub(crate) fn feed<T: ResponseModel>(partial: &mut PartialValue<T>, chunk: Chunk) {
+    match chunk {
+        Chunk::Text(text) => {
+            // Invalid JSON only comes from a backend that ignores the grammar; the final parse
+            // of the whole attempt reports it and re-asks.
+            let _invalid = partial.push(&text).is_err();
+        }
+        Chunk::Rewind(n) => {
+            // Rare (a cut loop): parse the kept text again from the start.
+            let mut kept = partial.text().to_owned();
+            Chunk::Rewind(n).apply_to(&mut kept);
+            *partial = PartialValue::new();
+            let _invalid = partial.push(&kept).is_err();
         }
     }
 }

@@ -13,9 +13,17 @@ use crate::grounding::{Grounding, Prepared};
 use crate::llm::{FinishReason, Llm, LoopCut, Message, Request, Sampling, TokenStream, Usage};
 use crate::partial::Seg;
 use crate::prompt::reask_message;
-use crate::report::{Attempt, Report};
+use crate::report::{Attempt, Extraction, Report};
 use crate::validate::{validate_grounded, FieldError};
 use crate::ResponseModel;
+
+/// What an ended attempt came to (see [`Session::conclude`]).
+pub(crate) enum Concluded<T> {
+    /// The validated value and its report.
+    Done(Box<Extraction<T>>),
+    /// The attempt failed its checks; the re-ask is queued in the conversation.
+    Retry(Attempt),
+}
 
 /// One extraction's state between attempts.
 pub(crate) struct Session<'l, L: Llm + ?Sized> {
@@ -74,26 +82,62 @@ impl<'l, L: Llm + ?Sized> Session<'l, L> {
 
     /// Sends the conversation so far under the answer's grammar: the next attempt.
     pub(crate) fn start(&mut self) -> Result<Box<dyn TokenStream + 'l>, Error> {
+        let llm = self.llm;
+        let request = self.request()?;
+        Ok(llm.generate(&request)?)
+    }
+
+    /// The request of the next attempt (counted as started), for a caller that sends it itself
+    /// (a batch, `many.rs`).
+    pub(crate) fn request(&mut self) -> Result<Request<'_>, Error> {
         if let Some(e) = self.grounding_error.take() {
             self.attempts_left = 0;
             return Err(e);
         }
         self.attempts_left = self.attempts_left.saturating_sub(1);
-        let request = Request::new(&self.conversation)
+        Ok(Request::new(&self.conversation)
             .grammar(&self.gbnf)
             .json_schema(&self.schema)
             .max_tokens(self.max_tokens)
             .sampling(self.sampling)
-            .repeats_allowed(self.repeats_allowed);
-        Ok(self.llm.generate(&request)?)
+            .repeats_allowed(self.repeats_allowed))
     }
 
     /// Books an ended (or abandoned) generation's cost and cut loops; returns why it ended.
     pub(crate) fn end(&mut self, stream: &dyn TokenStream) -> FinishReason {
         let (finish, usage) = stream.finish();
-        self.usage.add(&usage);
-        self.loops_cut.extend_from_slice(stream.loops_cut());
+        self.book(&usage, stream.loops_cut());
         finish
+    }
+
+    /// Books a generation's cost and cut loops (what [`Session::end`] reads off a stream).
+    pub(crate) fn book(&mut self, usage: &Usage, loops_cut: &[LoopCut]) {
+        self.usage.add(usage);
+        self.loops_cut.extend_from_slice(loops_cut);
+    }
+
+    /// Judges an ended attempt's text `raw`: the validated value, or a re-ask (the attempt is
+    /// returned), or the extraction's error. `stopped_early` says the caller ended the
+    /// generation itself because the value was closed; `complete` whether the parser saw the
+    /// value close. Every way of running an attempt (a stream, a batch) ends here, so they
+    /// agree on truncation, validation and retries.
+    pub(crate) fn conclude<T: ResponseModel>(
+        &mut self,
+        raw: String,
+        finish: FinishReason,
+        stopped_early: bool,
+        complete: bool,
+    ) -> Result<Concluded<T>, Error> {
+        if finish == FinishReason::Length && !stopped_early && !complete {
+            return Err(self.truncated(raw));
+        }
+        match self.check::<T>(&raw) {
+            Ok(value) => {
+                let report = self.report(raw);
+                Ok(Concluded::Done(Box::new(Extraction { value, report })))
+            }
+            Err(errors) => self.retry(raw, errors).map(Concluded::Retry),
+        }
     }
 
     /// Parses and validates one answer (or one list item).

@@ -43,7 +43,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod answer;
 mod backend;
+mod batch;
 mod catalog;
 mod chat_template;
 mod error;

@@ -9,16 +9,18 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use instructor_core::{Llm, LlmError, Message, Request, TokenStream};
+use instructor_core::{Batch, Llm, LlmError, Message, Request, TokenStream};
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::answer::{Answer, Guard};
 use crate::backend::{backend, default_threads};
+use crate::batch::Sequences;
 use crate::catalog::{name_or_path, Asked, ModelChoice, Resolved, SetupHint};
 use crate::chat_template::{ChatTemplate, ResolvedTemplate};
 use crate::error::{model_load, model_missing, model_unreadable, not_gguf};
-use crate::generation::{Generation, Guard};
+use crate::generation::Generation;
 use crate::pool::{ContextPool, ContextSettings};
 use crate::prompt::{prompt_tokens, AnswerMemory};
 use crate::repetition::{Detector, RepetitionGuard};
@@ -187,11 +189,11 @@ impl Llama {
     }
 }
 
-impl Llm for Llama {
-    fn generate<'a>(
-        &'a self,
-        request: &Request<'_>,
-    ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
+impl Llama {
+    /// The prompt of `request` as tokens and its answer, not yet started: the budget checked
+    /// against the context window, the grammar and sampling set up, the repetition guard armed.
+    /// Shared by lone generations and batch sequences.
+    pub(crate) fn answer_for(&self, request: &Request<'_>) -> Result<Answer<'_>, LlmError> {
         let model = self.pool.model();
         let prompt = self.tokenize_prompt(request.messages);
         let n_ctx = self.n_ctx();
@@ -211,10 +213,6 @@ impl Llm for Llama {
             self.constrain_mode,
             self.seed,
         )?;
-        let literals = request
-            .grammar
-            .filter(|_| self.drafts.schema_drafts)
-            .map(SchemaLiterals::from_gbnf);
         let guard = request
             .grammar
             .filter(|_| self.repetition_guard.is_enabled())
@@ -229,19 +227,43 @@ impl Llm for Llama {
                     Detector::new(self.repetition_guard, request.repeats_allowed, source);
                 Guard::new(detector, gbnf, &self.first_bytes)
             });
-        let lease = self.pool.lease(&prompt)?;
-        let generation = Generation::start(
+        Ok(Answer::new(
             model,
-            &self.answers,
-            lease,
             prompt,
             chooser,
-            self.drafts,
-            literals,
             request.max_tokens,
             guard,
-        )?;
+        ))
+    }
+
+    pub(crate) fn pool(&self) -> &ContextPool {
+        &self.pool
+    }
+
+    pub(crate) fn answers(&self) -> &AnswerMemory {
+        &self.answers
+    }
+}
+
+impl Llm for Llama {
+    fn generate<'a>(
+        &'a self,
+        request: &Request<'_>,
+    ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
+        let out = self.answer_for(request)?;
+        let literals = request
+            .grammar
+            .filter(|_| self.drafts.schema_drafts)
+            .map(SchemaLiterals::from_gbnf);
+        let lease = self.pool.lease(&out.history)?;
+        let generation = Generation::start(&self.answers, lease, out, self.drafts, literals)?;
         Ok(Box::new(generation))
+    }
+
+    /// Up to `sequences` extractions in one context, every live sequence's next token decoded
+    /// in one llama.cpp batch (see [`Llama`]'s "Many documents at once").
+    fn batch<'a>(&'a self, sequences: usize) -> Result<Box<dyn Batch + 'a>, LlmError> {
+        Ok(Box::new(Sequences::new(self, sequences)?))
     }
 }
 

@@ -113,6 +113,25 @@ impl ContextPool {
         }
     }
 
+    /// A context of `sequences` sequences of `n_ctx` tokens each, for one batch (`batch.rs`).
+    /// It borrows the model and is never pooled, so no lifetime is erased.
+    pub(crate) fn batch_context(&self, sequences: u32) -> Result<LlamaContext<'_>, LlmError> {
+        let s = self.settings;
+        let total = s.n_ctx.saturating_mul(sequences);
+        let threads = i32::try_from(s.threads).unwrap_or(i32::MAX);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(total))
+            .with_n_seq_max(sequences)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_no_perf(true);
+        // Context creation mutates the model (see `backend::engine_lock`).
+        let _engine = engine_lock();
+        self.model
+            .new_context(backend()?, params)
+            .map_err(|e| context_load(e, total))
+    }
+
     /// Creates a context on the pooled model.
     #[allow(unsafe_code)]
     fn new_context(&self) -> Result<LlamaContext<'static>, LlmError> {

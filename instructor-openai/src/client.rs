@@ -83,6 +83,9 @@ impl fmt::Debug for OpenAi {
     }
 }
 
+/// The event stream of one streamed answer.
+pub(crate) type Stream = SseStream<BufReader<ureq::BodyReader<'static>>>;
+
 impl OpenAi {
     /// Starts configuring a server connection; see [`OpenAiBuilder`].
     pub fn builder() -> OpenAiBuilder {
@@ -97,6 +100,31 @@ impl OpenAi {
     /// How the output's shape is passed to the server.
     pub fn constraint(&self) -> Constraint {
         self.constraint
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A copy that sends requests as this client does, for a thread of its own: with the
+    /// constraint [`Constraint::Auto`] settled on, when it has.
+    pub(crate) fn detached(&self) -> OpenAi {
+        let settled = OnceLock::new();
+        if let Some(c) = self.settled.get() {
+            let _ = settled.set(*c);
+        }
+        OpenAi {
+            agent: self.agent.clone(),
+            request_url: self.request_url.clone(),
+            endpoint: self.endpoint.clone(),
+            model: self.model.clone(),
+            authorization: self.authorization.clone(),
+            constraint: self.constraint,
+            settled,
+            limits: self.limits,
+            retries: self.retries,
+            stream_usage: self.stream_usage,
+        }
     }
 
     /// The constraint requests are sent with: the configured one, or for
@@ -157,6 +185,40 @@ impl OpenAi {
                 self.endpoint
             ))
         }))
+    }
+
+    /// Sends a streaming request and returns its event stream (what [`Llm::generate`] boxes,
+    /// and what a batch thread reads).
+    pub(crate) fn open(&self, request: &Request<'_>) -> Result<Stream, LlmError> {
+        let (mut response, sent) = self.post(request, true)?;
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/event-stream")
+            .to_owned();
+        if !content_type.starts_with("text/event-stream") {
+            // A server that ignores `"stream": true` would otherwise look like an empty stream.
+            let mut text = Vec::new();
+            let _partial = response
+                .body_mut()
+                .as_reader()
+                .take(MAX_ERROR_BYTES)
+                .read_to_end(&mut text);
+            return Err(LlmError::protocol(format!(
+                "{} answered a streaming request with {content_type} instead of an event \
+                 stream: {}",
+                self.endpoint,
+                server_message(&text)
+            )));
+        }
+        let reader = BufReader::new(response.into_body().into_reader());
+        Ok(SseStream::new(
+            reader,
+            self.endpoint.clone(),
+            self.limits,
+            sent,
+        ))
     }
 
     /// Whether `GET /models` says the server is llama.cpp's own `llama-server` (`"owned_by":
@@ -279,35 +341,16 @@ impl Llm for OpenAi {
         &'a self,
         request: &Request<'_>,
     ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
-        let (mut response, sent) = self.post(request, true)?;
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("text/event-stream")
-            .to_owned();
-        if !content_type.starts_with("text/event-stream") {
-            // A server that ignores `"stream": true` would otherwise look like an empty stream.
-            let mut text = Vec::new();
-            let _partial = response
-                .body_mut()
-                .as_reader()
-                .take(MAX_ERROR_BYTES)
-                .read_to_end(&mut text);
-            return Err(LlmError::protocol(format!(
-                "{} answered a streaming request with {content_type} instead of an event \
-                 stream: {}",
-                self.endpoint,
-                server_message(&text)
-            )));
-        }
-        let reader = BufReader::new(response.into_body().into_reader());
-        Ok(Box::new(SseStream::new(
-            reader,
-            self.endpoint.clone(),
-            self.limits,
-            sent,
-        )))
+        Ok(Box::new(self.open(request)?))
+    }
+
+    /// Up to `sequences` requests in flight at once, each read on its own thread (see
+    /// `batch.rs`): set it to what the server runs in parallel (`llama-server --parallel N`).
+    fn batch<'a>(
+        &'a self,
+        sequences: usize,
+    ) -> Result<Box<dyn instructor_core::Batch + 'a>, LlmError> {
+        Ok(Box::new(crate::batch::Concurrent::new(self, sequences)))
     }
 
     /// One non-streamed request (`"stream": false`), retried like [`Llm::generate`].

@@ -12,13 +12,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{default_model, free_port, wait_for, Server, UserDetail, PROMPT, SETUP};
+use support::*;
 
-use instructor_core::{
-    Error, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel, StreamEvent,
-};
+use instructor_core::{Error, Extractor, Llm, LlmError, Request, ResponseModel};
 use instructor_openai::{Constraint, OpenAi};
 
 /// Starts a thread that exits the process when stdin reaches EOF, then runs the server with
@@ -90,23 +88,11 @@ fn start_server() -> Result<Server, String> {
 fn server() -> (&'static Server, MutexGuard<'static, ()>) {
     static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
     static SERIAL: Mutex<()> = Mutex::new(());
-    // A failed test poisons the lock; the server is still fine for the others.
-    let guard = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match SERVER.get_or_init(start_server) {
-        Ok(server) => (server, guard),
-        Err(why) => panic!("{why}"),
-    }
+    shared(&SERVER, &SERIAL, start_server)
 }
 
 fn llm(server: &Server, constraint: Constraint) -> OpenAi {
-    OpenAi::builder()
-        .base_url(&server.base_url)
-        .constraint(constraint)
-        .request_timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
+    client(server, constraint)
 }
 
 #[test]
@@ -137,31 +123,7 @@ fn json_object_schema_extracts_jason_30() {
 #[test]
 fn streaming_yields_snapshots_then_jason_30() {
     let (server, _serial) = server();
-    let llm = llm(server, Constraint::JsonObjectSchema);
-    let mut names = Vec::new();
-    let mut done = None;
-    for step in Extractor::new(&llm)
-        .max_tokens(48)
-        .extract_stream::<UserDetail>(PROMPT)
-    {
-        match step.unwrap() {
-            StreamEvent::Partial(p) => names.push(p.name.clone().unwrap_or_default()),
-            StreamEvent::Retry(a) => panic!("unexpected retry: {a:?}"),
-            StreamEvent::Done(d) => done = Some(d),
-        }
-    }
-    let done = done.expect("a final value");
-    eprintln!("streamed snapshots of the name: {names:?}");
-    assert_eq!(done.value.name, "Jason");
-    assert_eq!(done.value.age, 30);
-    // The name arrives in pieces, and then the age adds further snapshots.
-    assert!(names.len() >= 2, "{names:?}");
-    for pair in names.windows(2) {
-        assert!(
-            pair[1].starts_with(&pair[0]),
-            "the name only grows: {pair:?}"
-        );
-    }
+    let done = streams_snapshots_then_jason_30(&llm(server, Constraint::JsonObjectSchema));
     // llama-cpp-python ignores `stream_options.include_usage`: the chunks were counted.
     let usage = done.report.usage;
     assert_eq!(usage.prompt_tokens, 0, "{usage:?}");
@@ -174,66 +136,13 @@ fn list_streaming_yields_each_person_as_it_completes() {
     let (server, _serial) = server();
     // Measured: under json_object + schema this model answers this prompt with `[ ]`; the
     // grammar, which fixes the shape of every item, gets both people.
-    let llm = llm(server, Constraint::Grammar);
-    let started = Instant::now();
-    let mut items = Vec::new();
-    for item in Extractor::new(&llm)
-        .max_tokens(96)
-        .extract_iter::<UserDetail>("Extract `Jason is 30 years old and Sarah is 25`")
-    {
-        items.push((started.elapsed(), item.unwrap()));
-    }
-    eprintln!("list items (time since start, value): {items:?}");
-    // Names and ages, not their pairing: the 135M model pairs the ages the other way round on
-    // AMD EPYC (AVX2) than on Intel Xeon (AVX-512), deterministically on each, through
-    // floating-point rounding. Both names, in the text's order, and both ages hold on every
-    // machine measured.
-    let names: Vec<&str> = items.iter().map(|(_, u)| u.name.as_str()).collect();
-    assert_eq!(names, ["Jason", "Sarah"]);
-    let mut ages: Vec<u8> = items.iter().map(|(_, u)| u.age).collect();
-    ages.sort_unstable();
-    assert_eq!(ages, [25, 30]);
-    // The second item is about a dozen tokens later: it arrives later, because the stream is
-    // read as the server writes it, not buffered to the end first.
-    let gap = items[1].0 - items[0].0;
-    assert!(
-        gap > Duration::from_millis(50),
-        "items arrived {gap:?} apart"
-    );
+    list_streams_each_person_as_it_completes(&llm(server, Constraint::Grammar));
 }
 
 #[test]
 fn without_a_constraint_the_local_loop_validates_and_reasks() {
     let (server, _serial) = server();
-    let llm = llm(server, Constraint::None);
-    let attempts = 2;
-    let result = Extractor::new(&llm)
-        .max_retries(attempts)
-        // Room for a prose answer to end by itself: a cut answer would be `Truncated` instead.
-        .max_tokens(96)
-        .extract_with_report::<UserDetail>(PROMPT);
-    match result {
-        Ok(done) => {
-            eprintln!(
-                "Constraint::None gave a valid value after {} attempt(s): {:?} (raw {:?})",
-                done.report.attempts(),
-                done.value,
-                done.report.raw
-            );
-            assert!(done.report.attempts() <= attempts as usize);
-            assert!(done.value.age <= 150);
-        }
-        Err(Error::RetriesExhausted {
-            attempts: tried, ..
-        }) => {
-            eprintln!("Constraint::None exhausted {attempts} attempts: {tried:?}");
-            assert_eq!(tried.len(), attempts as usize);
-            for a in &tried {
-                assert!(!a.errors.is_empty(), "{a:?}");
-            }
-        }
-        Err(other) => panic!("neither a value nor RetriesExhausted: {other:?}"),
-    }
+    unconstrained_answers_are_validated_and_reasked(&llm(server, Constraint::None));
 }
 
 #[test]
@@ -284,25 +193,7 @@ fn json_schema_response_format_is_rejected_by_llama_cpp_python() {
 #[test]
 fn grammar_constraint_is_honoured() {
     let (server, _serial) = server();
-    let llm = llm(server, Constraint::Grammar);
-    let done = Extractor::new(&llm)
-        .max_tokens(48)
-        .extract_with_report::<UserDetail>(PROMPT)
-        .unwrap();
-    eprintln!(
-        "grammar: {:?} in {:?}",
-        done.report.raw, done.report.elapsed
-    );
-    assert_eq!(done.value.name, "Jason");
-    assert_eq!(done.value.age, 30);
-    // The grammar allows one space after `:` and `,` and no other whitespace, in key order;
-    // without it the model may write newlines, `{ "name"` or other keys.
-    let squeezed = done.report.raw.replace(": ", ":").replace(", ", ",");
-    assert_eq!(
-        squeezed, r#"{"name":"Jason","age":30}"#,
-        "{}",
-        done.report.raw
-    );
+    the_grammar_is_followed_exactly(&llm(server, Constraint::Grammar));
 }
 
 /// A quote with grounded fields: copies of the text and a label from a set given at run time.
@@ -353,29 +244,12 @@ fn grounded_fields_are_constrained_through_the_servers_grammar() {
 #[test]
 fn complete_reports_the_servers_usage() {
     let (server, _serial) = server();
-    let llm = llm(server, Constraint::Grammar);
-    let messages = [Message::user("Name a colour.")];
-    let answer = llm
-        .complete(
-            &Request::new(&messages)
-                .grammar(r#"root ::= "red" | "green" | "blue""#)
-                .max_tokens(8),
-        )
-        .unwrap();
-    eprintln!("complete: {answer:?}");
-    assert!(
-        ["red", "green", "blue"].contains(&answer.text.as_str()),
-        "{answer:?}"
-    );
-    assert_eq!(answer.finish, FinishReason::Stop);
-    assert!(answer.usage.prompt_tokens > 0, "{:?}", answer.usage);
-    assert!(answer.usage.completion_tokens > 0, "{:?}", answer.usage);
+    complete_reports_usage(&llm(server, Constraint::Grammar));
 }
 
 fn overflowing_request<R>(f: impl FnOnce(&Request<'_>) -> R) -> R {
     // About 3000 tokens against an n_ctx of 2048.
-    let messages = [Message::user("word ".repeat(3000))];
-    f(&Request::new(&messages).max_tokens(16))
+    with_prompt_of(3000, f)
 }
 
 #[test]
@@ -418,18 +292,5 @@ fn a_prompt_longer_than_the_context_cuts_a_stream_before_any_content() {
 #[test]
 fn a_tiny_request_timeout_times_out() {
     let (server, _serial) = server();
-    let llm = OpenAi::builder()
-        .base_url(&server.base_url)
-        .constraint(Constraint::None)
-        .request_timeout(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let messages = [Message::user("Tell me a long story.")];
-    let started = Instant::now();
-    let err = llm
-        .complete(&Request::new(&messages).max_tokens(24))
-        .unwrap_err();
-    eprintln!("tiny timeout: {err}");
-    assert!(matches!(err, LlmError::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    a_tiny_request_timeout_times_out_on(server);
 }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::batch::{Batch, OneAtATime};
 use crate::partial::Seg;
 
 mod error;
@@ -467,6 +468,20 @@ pub trait Llm: Send + Sync {
     /// Starts generating the assistant's answer to `request.messages`.
     fn generate<'a>(&'a self, request: &Request<'_>)
         -> Result<Box<dyn TokenStream + 'a>, LlmError>;
+
+    /// Several generations at once, in up to `sequences` slots (see [`Batch`]): what
+    /// [`Extractor::extract_many`](crate::Extractor::extract_many) runs on.
+    ///
+    /// The default runs one sequence at a time through [`Llm::generate`] ([`OneAtATime`],
+    /// capacity 1, whatever `sequences` says), so every backend works; a backend that can
+    /// decode many sequences in one call overrides it.
+    ///
+    /// # Errors
+    /// The backend cannot set up the batch (for example, no memory for the sequences' context).
+    fn batch<'a>(&'a self, sequences: usize) -> Result<Box<dyn Batch + 'a>, LlmError> {
+        let _ = sequences;
+        Ok(Box::new(OneAtATime::new(self)))
+    }
 
     /// Generates the whole answer at once. The default pulls [`Llm::generate`] to the end.
     fn complete(&self, request: &Request<'_>) -> Result<Completion, LlmError> {

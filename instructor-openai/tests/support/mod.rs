@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin};
 use std::time::{Duration, Instant};
 
-use instructor_core::ResponseModel;
+use instructor_core::{
+    Error, Extraction, Extractor, FinishReason, Llm, LlmError, Message, Request, ResponseModel,
+    StreamEvent,
+};
+use instructor_openai::{Constraint, OpenAi};
 
 /// File name of the default model (as `instructor_llama::DEFAULT_MODEL_FILE`).
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -143,4 +147,188 @@ pub fn wait_for(
         log_path.display(),
         log_tail(log_path)
     ))
+}
+
+/// The server `start` brings up once per test binary (kept in `cell`), and the lock every test
+/// holds while it talks to it (`serial`), so requests never compete for the machine's cores.
+pub fn shared(
+    cell: &'static std::sync::OnceLock<Result<Server, String>>,
+    serial: &'static std::sync::Mutex<()>,
+    start: fn() -> Result<Server, String>,
+) -> (&'static Server, std::sync::MutexGuard<'static, ()>) {
+    // A failed test poisons the lock; the server is still fine for the others.
+    let guard = serial
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match cell.get_or_init(start) {
+        Ok(server) => (server, guard),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// A client of `server` with a fixed constraint.
+pub fn client(server: &Server, constraint: Constraint) -> OpenAi {
+    OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(constraint)
+        .request_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// Streams [`PROMPT`]: the name's snapshots only grow, and the value is Jason/30. Returns the
+/// extraction for the server's own usage checks.
+pub fn streams_snapshots_then_jason_30(llm: &OpenAi) -> Extraction<UserDetail> {
+    let mut names = Vec::new();
+    let mut done = None;
+    for step in Extractor::new(llm)
+        .max_tokens(48)
+        .extract_stream::<UserDetail>(PROMPT)
+    {
+        match step.unwrap() {
+            StreamEvent::Partial(p) => names.push(p.name.clone().unwrap_or_default()),
+            StreamEvent::Retry(a) => panic!("unexpected retry: {a:?}"),
+            StreamEvent::Done(d) => done = Some(d),
+        }
+    }
+    let done = done.expect("a final value");
+    eprintln!("streamed snapshots of the name: {names:?}");
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    // The name arrives in pieces, and then the age adds further snapshots.
+    assert!(names.len() >= 2, "{names:?}");
+    for pair in names.windows(2) {
+        assert!(
+            pair[1].starts_with(&pair[0]),
+            "the name only grows: {pair:?}"
+        );
+    }
+    *done
+}
+
+/// Streams a list of two people: both names in the text's order and both ages, each item as it
+/// completes.
+pub fn list_streams_each_person_as_it_completes(llm: &OpenAi) {
+    let started = Instant::now();
+    let mut items = Vec::new();
+    for item in Extractor::new(llm)
+        .max_tokens(96)
+        .extract_iter::<UserDetail>("Extract `Jason is 30 years old and Sarah is 25`")
+    {
+        items.push((started.elapsed(), item.unwrap()));
+    }
+    eprintln!("list items (time since start, value): {items:?}");
+    // Names and ages, not their pairing: the 135M model pairs the ages the other way round on
+    // AMD EPYC (AVX2) than on Intel Xeon (AVX-512), deterministically on each, through
+    // floating-point rounding. Both names, in the text's order, and both ages hold on every
+    // machine measured.
+    let names: Vec<&str> = items.iter().map(|(_, u)| u.name.as_str()).collect();
+    assert_eq!(names, ["Jason", "Sarah"]);
+    let mut ages: Vec<u8> = items.iter().map(|(_, u)| u.age).collect();
+    ages.sort_unstable();
+    assert_eq!(ages, [25, 30]);
+    // The second item is about a dozen tokens later: it arrives later, because the stream is
+    // read as the server writes it, not buffered to the end first.
+    let gap = items[1].0 - items[0].0;
+    assert!(
+        gap > Duration::from_millis(50),
+        "items arrived {gap:?} apart"
+    );
+}
+
+/// Without a constraint, the answer is checked here: a valid value, or every attempt's errors.
+pub fn unconstrained_answers_are_validated_and_reasked(llm: &OpenAi) {
+    let attempts = 2;
+    let result = Extractor::new(llm)
+        .max_retries(attempts)
+        // Room for a prose answer to end by itself: a cut answer would be `Truncated` instead.
+        .max_tokens(96)
+        .extract_with_report::<UserDetail>(PROMPT);
+    match result {
+        Ok(done) => {
+            eprintln!(
+                "Constraint::None gave a valid value after {} attempt(s): {:?} (raw {:?})",
+                done.report.attempts(),
+                done.value,
+                done.report.raw
+            );
+            assert!(done.report.attempts() <= attempts as usize);
+            assert!(done.value.age <= 150);
+        }
+        Err(Error::RetriesExhausted {
+            attempts: tried, ..
+        }) => {
+            eprintln!("Constraint::None exhausted {attempts} attempts: {tried:?}");
+            assert_eq!(tried.len(), attempts as usize);
+            for a in &tried {
+                assert!(!a.errors.is_empty(), "{a:?}");
+            }
+        }
+        Err(other) => panic!("neither a value nor RetriesExhausted: {other:?}"),
+    }
+}
+
+/// The grammar is followed to the letter: keys in order, at most one space after `:` and `,`.
+pub fn the_grammar_is_followed_exactly(llm: &OpenAi) {
+    let done = Extractor::new(llm)
+        .max_tokens(48)
+        .extract_with_report::<UserDetail>(PROMPT)
+        .unwrap();
+    eprintln!(
+        "grammar: {:?} in {:?}",
+        done.report.raw, done.report.elapsed
+    );
+    assert_eq!(done.value.name, "Jason");
+    assert_eq!(done.value.age, 30);
+    // Without the grammar the model may write newlines, `{ "name"` or other keys.
+    let squeezed = done.report.raw.replace(": ", ":").replace(", ", ",");
+    assert_eq!(
+        squeezed, r#"{"name":"Jason","age":30}"#,
+        "{}",
+        done.report.raw
+    );
+}
+
+/// A one-shot completion under a tiny grammar, with the server's token counts.
+pub fn complete_reports_usage(llm: &OpenAi) {
+    let messages = [Message::user("Name a colour.")];
+    let answer = llm
+        .complete(
+            &Request::new(&messages)
+                .grammar(r#"root ::= "red" | "green" | "blue""#)
+                .max_tokens(8),
+        )
+        .unwrap();
+    eprintln!("complete: {answer:?}");
+    assert!(
+        ["red", "green", "blue"].contains(&answer.text.as_str()),
+        "{answer:?}"
+    );
+    assert_eq!(answer.finish, FinishReason::Stop);
+    assert!(answer.usage.prompt_tokens > 0, "{:?}", answer.usage);
+    assert!(answer.usage.completion_tokens > 0, "{:?}", answer.usage);
+}
+
+/// Runs `f` on a request of about `tokens` tokens.
+pub fn with_prompt_of<R>(tokens: usize, f: impl FnOnce(&Request<'_>) -> R) -> R {
+    let messages = [Message::user("word ".repeat(tokens))];
+    f(&Request::new(&messages).max_tokens(16))
+}
+
+/// A 50 ms request timeout cuts a request that takes longer, within 2 s.
+pub fn a_tiny_request_timeout_times_out_on(server: &Server) {
+    let llm = OpenAi::builder()
+        .base_url(&server.base_url)
+        .constraint(Constraint::None)
+        .request_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let messages = [Message::user("Tell me a long story.")];
+    let started = Instant::now();
+    let err = llm
+        .complete(&Request::new(&messages).max_tokens(24))
+        .unwrap_err();
+    eprintln!("tiny timeout: {err}");
+    assert!(matches!(err, LlmError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
 }
