@@ -32,7 +32,7 @@
 //! floating-point rounding of a differently shaped batch (`tests/batch_real.rs` measures it).
 //! Drafts (speculative decoding) are off in batch mode: the batch already fills the decode.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use instructor_core::{Batch, BatchEvent, Ended, FinishReason, LlmError, Request};
 use llama_cpp_2::context::LlamaContext;
@@ -56,6 +56,28 @@ pub(crate) struct Sequences<'a> {
     batch: LlamaBatch<'static>,
     n_batch: usize,
     slots: Vec<Slot<'a>>,
+    stats: Stats,
+}
+
+/// What the batch's decodes cost, for the debug log.
+#[derive(Default)]
+struct Stats {
+    decode: Duration,
+    decodes: usize,
+    tokens: usize,
+}
+
+impl Drop for Sequences<'_> {
+    fn drop(&mut self) {
+        let s = &self.stats;
+        tracing::debug!(
+            sequences = self.slots.len(),
+            decodes = s.decodes,
+            tokens = s.tokens,
+            decode_time = ?s.decode,
+            "batch finished"
+        );
+    }
 }
 
 /// One llama.cpp sequence: the tokens its KV range holds, and the answer using it, if any.
@@ -65,6 +87,14 @@ struct Slot<'a> {
     /// for the next document's prefix).
     cached: Vec<LlamaToken>,
     live: Option<Live<'a>>,
+}
+
+/// What one step fed of a sequence: its tokens, and the batch index of the logits for its
+/// next choice (when its last pending token was among them).
+struct Fed {
+    seq: usize,
+    tokens: Vec<LlamaToken>,
+    logits: Option<i32>,
 }
 
 struct Live<'a> {
@@ -87,6 +117,7 @@ impl<'a> Sequences<'a> {
             batch: LlamaBatch::new(n_batch, 1),
             n_batch,
             slots: (0..sequences).map(|_| Slot::default()).collect(),
+            stats: Default::default(),
         })
     }
 
@@ -107,8 +138,8 @@ impl<'a> Sequences<'a> {
             }
             // A prompt still being evaluated (by a newcomer that is not waiting itself).
             if let Some(live) = slot.live.as_ref().filter(|l| l.wait.is_none()) {
-                let coming = common_prefix(&live.out.history[..live.out.prompt_len], prompt)
-                    .min(limit);
+                let coming =
+                    common_prefix(&live.out.history[..live.out.prompt_len], prompt).min(limit);
                 if coming >= MIN_SHARED_WAIT
                     && coming > best.1
                     && wait.is_none_or(|(_, n)| coming > n)
@@ -161,9 +192,10 @@ impl<'a> Sequences<'a> {
                 .map(|l| l.out.history[..n].to_vec())
                 .unwrap_or_default();
             let held = common_prefix(&source.cached, &prompt);
-            let still_coming = source.live.as_ref().is_some_and(|l| {
-                !l.generating && common_prefix(&l.out.history, &prompt) >= n
-            });
+            let still_coming = source
+                .live
+                .as_ref()
+                .is_some_and(|l| !l.generating && common_prefix(&l.out.history, &prompt) >= n);
             if held >= n || !still_coming {
                 if held > self.slots[seq].cached.len() {
                     self.take_prefix(seq, from, held);
@@ -181,7 +213,7 @@ impl<'a> Sequences<'a> {
     /// Fills the batch: generating sequences first, then prompt chunks. Returns, per slot in
     /// the batch, the tokens fed and the batch index of its logits (when its last pending token
     /// was fed).
-    fn fill(&mut self) -> Result<Vec<(usize, Vec<LlamaToken>, Option<i32>)>, LlmError> {
+    fn fill(&mut self) -> Result<Vec<Fed>, LlmError> {
         self.batch.clear();
         let mut fed = Vec::new();
         let mut room = self.n_batch;
@@ -215,7 +247,11 @@ impl<'a> Sequences<'a> {
                     .map_err(|e| LlmError::Backend(format!("could not fill a batch: {e}")))?;
             }
             room -= take;
-            fed.push((seq, tokens, logits));
+            fed.push(Fed {
+                seq,
+                tokens,
+                logits,
+            });
         }
         Ok(fed)
     }
@@ -333,17 +369,26 @@ impl Batch for Sequences<'_> {
         if fed.is_empty() {
             return events;
         }
+        let decoding = Instant::now();
         let result = {
             let _engine = engine_lock();
             self.ctx.decode(&mut self.batch)
         };
+        self.stats.decode += decoding.elapsed();
+        self.stats.decodes += 1;
+        self.stats.tokens += usize::try_from(self.batch.n_tokens()).unwrap_or(0);
         if let Err(e) = result {
-            let seqs: Vec<usize> = fed.iter().map(|(seq, _, _)| *seq).collect();
+            let seqs: Vec<usize> = fed.iter().map(|f| f.seq).collect();
             self.fail(&seqs, &decode(&e), &mut events);
             return events;
         }
         let elapsed = started.elapsed();
-        for (seq, tokens, logits) in fed {
+        for Fed {
+            seq,
+            tokens,
+            logits,
+        } in fed
+        {
             self.slots[seq].cached.extend_from_slice(&tokens);
             if let Some(live) = self.slots[seq].live.as_mut() {
                 if live.generating {

@@ -133,7 +133,9 @@ impl<'a> Generation<'a> {
     /// Runs one step: emits at least one token (or ends the generation).
     fn step(&mut self) -> Result<(), LlmError> {
         if let Some(index) = self.ready_logits.take() {
-            let token = self.out.choose(self.lease.slot().ctx.get_logits_ith(index))?;
+            let token = self
+                .out
+                .choose(self.lease.slot().ctx.get_logits_ith(index))?;
             self.out.emit(token);
             return self.cut_if_looping();
         }
@@ -289,7 +291,10 @@ impl TokenStream for Generation<'_> {
     }
 
     fn finish(&self) -> (FinishReason, Usage) {
-        (self.out.finish.unwrap_or(FinishReason::Length), self.out.usage)
+        (
+            self.out.finish.unwrap_or(FinishReason::Length),
+            self.out.usage,
+        )
     }
 
     fn loops_cut(&self) -> &[LoopCut] {

@@ -14,12 +14,12 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::answer::{Answer, Guard};
 use crate::backend::{backend, default_threads};
 use crate::batch::Sequences;
 use crate::catalog::{name_or_path, Asked, ModelChoice, Resolved, SetupHint};
 use crate::chat_template::{ChatTemplate, ResolvedTemplate};
 use crate::error::{model_load, model_missing, model_unreadable, not_gguf};
-use crate::answer::{Answer, Guard};
 use crate::generation::Generation;
 use crate::pool::{ContextPool, ContextSettings};
 use crate::prompt::{prompt_tokens, AnswerMemory};
@@ -227,7 +227,13 @@ impl Llama {
                     Detector::new(self.repetition_guard, request.repeats_allowed, source);
                 Guard::new(detector, gbnf, &self.first_bytes)
             });
-        Ok(Answer::new(model, prompt, chooser, request.max_tokens, guard))
+        Ok(Answer::new(
+            model,
+            prompt,
+            chooser,
+            request.max_tokens,
+            guard,
+        ))
     }
 
     pub(crate) fn pool(&self) -> &ContextPool {
