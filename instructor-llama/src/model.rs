@@ -243,6 +243,18 @@ impl Llama {
     pub(crate) fn answers(&self) -> &AnswerMemory {
         &self.answers
     }
+
+    /// The draft settings, and the schema literals drafts are taken from for `request`.
+    pub(crate) fn drafts_for(
+        &self,
+        request: &Request<'_>,
+    ) -> (DraftSettings, Option<SchemaLiterals>) {
+        let literals = request
+            .grammar
+            .filter(|_| self.drafts.schema_drafts)
+            .map(SchemaLiterals::from_gbnf);
+        (self.drafts, literals)
+    }
 }
 
 impl Llm for Llama {
@@ -251,12 +263,9 @@ impl Llm for Llama {
         request: &Request<'_>,
     ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
         let out = self.answer_for(request)?;
-        let literals = request
-            .grammar
-            .filter(|_| self.drafts.schema_drafts)
-            .map(SchemaLiterals::from_gbnf);
+        let (drafts, literals) = self.drafts_for(request);
         let lease = self.pool.lease(&out.history)?;
-        let generation = Generation::start(&self.answers, lease, out, self.drafts, literals)?;
+        let generation = Generation::start(&self.answers, lease, out, drafts, literals)?;
         Ok(Box::new(generation))
     }
 
