@@ -16,6 +16,11 @@
 //! logits. A sequence that ends leaves its slot; the next document's prompt enters in the next
 //! step, alongside the decode tokens of the others.
 //!
+//! llama-cpp-2 0.1.160 does not expose llama.cpp's `kv_unified`, so each sequence has its own
+//! KV stream, and llama.cpp splits a batch into runs of consecutive sequence ids with the same
+//! number of tokens each; the batch is therefore filled in slot order with equal draft widths
+//! (a newcomer's prompt chunk still becomes a run of its own, in the same `llama_decode`).
+//!
 //! # Shared prompt prefixes
 //!
 //! Documents extracted into the same type share the whole system prompt. A document entering
