@@ -56,10 +56,15 @@ pub struct Kind {
     /// Runs our extraction of the grounded variant of the type (copied fields `verbatim`, see
     /// `grounded.rs`), when the case has copied fields.
     pub grounded: Option<fn(&dyn Llm, &str) -> Outcome>,
-    /// Runs our `extract_many` over the prompts with `parallel` sequences: the outcomes in
-    /// input order and the run's totals.
-    pub many: fn(&dyn Llm, &[String], usize) -> (Vec<Outcome>, BatchTotals),
+    /// Runs our `extract_many` over the prompts with `parallel` sequences (the `throughput`
+    /// binary and `batch_real.rs` use it; `peer_bench` does not).
+    #[allow(dead_code)]
+    pub many: ManyFn,
 }
+
+/// Our `extract_many` over prompts with `parallel` sequences: the outcomes in input order and
+/// the run's totals.
+pub type ManyFn = fn(&dyn Llm, &[String], usize) -> (Vec<Outcome>, BatchTotals);
 
 fn extract<T: ResponseModel + Serialize>(llm: &dyn Llm, prompt: &str) -> Outcome {
     let start = Instant::now();

@@ -16,6 +16,11 @@
 //! logits. A sequence that ends leaves its slot; the next document's prompt enters in the next
 //! step, alongside the decode tokens of the others.
 //!
+//! llama-cpp-2 0.1.160 does not expose llama.cpp's `kv_unified`, so each sequence has its own
+//! KV stream, and llama.cpp splits a batch into runs of consecutive sequence ids with the same
+//! number of tokens each; the batch is therefore filled in slot order with equal draft widths
+//! (a newcomer's prompt chunk still becomes a run of its own, in the same `llama_decode`).
+//!
 //! # Shared prompt prefixes
 //!
 //! Documents extracted into the same type share the whole system prompt. A document entering
@@ -30,9 +35,17 @@
 //! Each sequence's logits depend only on its own tokens (sequences never attend to each other),
 //! so under greedy decoding a sequence's answer is the one a lone generation gives, up to the
 //! floating-point rounding of a differently shaped batch (`tests/batch_real.rs` measures it).
-//! Drafts (speculative decoding) are off in batch mode: the batch already fills the decode.
+//!
+//! # Drafts
+//!
+//! A generating sequence also feeds its drafts (schema literals, prompt lookup; see
+//! `speculative.rs`) after its pending token, with logits at every position, and walks them as
+//! a lone generation does: each position's token is chosen through the grammar, the walk stops
+//! at the first mismatch, and the rejected drafts' cache entries are dropped. On a CPU that is
+//! already compute-bound at a few sequences, drafts are what lets a step emit more tokens than
+//! it has sequences.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use instructor_core::{Batch, BatchEvent, Ended, FinishReason, LlmError, Request};
 use llama_cpp_2::context::LlamaContext;
@@ -45,9 +58,16 @@ use crate::error::decode;
 use crate::generation::position;
 use crate::model::Llama;
 use crate::pool::common_prefix;
+use crate::speculative::{propose, DraftSettings, SchemaLiterals};
 
 /// A shared prefix shorter than this is evaluated again rather than waited for.
 const MIN_SHARED_WAIT: usize = 16;
+
+/// Pending plus draft tokens the generating sequences feed per step, together: each gets
+/// `16 / n - 1` drafts (none from 8 sequences on). On a 2-core CPU a step is compute-bound from
+/// about 8 tokens on, so drafts help a few sequences and only cost many; measured with
+/// `bench/src/bin/throughput.rs`.
+const DRAFT_TOKENS_PER_STEP: usize = 16;
 
 /// The sequences of one batch context; implements [`Batch`].
 pub(crate) struct Sequences<'a> {
@@ -56,6 +76,28 @@ pub(crate) struct Sequences<'a> {
     batch: LlamaBatch<'static>,
     n_batch: usize,
     slots: Vec<Slot<'a>>,
+    stats: Stats,
+}
+
+/// What the batch's decodes cost, for the debug log.
+#[derive(Default)]
+struct Stats {
+    decode: Duration,
+    decodes: usize,
+    tokens: usize,
+}
+
+impl Drop for Sequences<'_> {
+    fn drop(&mut self) {
+        let s = &self.stats;
+        tracing::debug!(
+            sequences = self.slots.len(),
+            decodes = s.decodes,
+            tokens = s.tokens,
+            decode_time = ?s.decode,
+            "batch finished"
+        );
+    }
 }
 
 /// One llama.cpp sequence: the tokens its KV range holds, and the answer using it, if any.
@@ -67,12 +109,24 @@ struct Slot<'a> {
     live: Option<Live<'a>>,
 }
 
+/// What one step fed of a sequence: its tokens, and the batch index of the logits for its
+/// next choice (when its last pending token was among them).
+struct Fed {
+    seq: usize,
+    tokens: Vec<LlamaToken>,
+    logits: Option<i32>,
+    /// Draft tokens fed after the pending ones (logits for each).
+    drafts: Vec<LlamaToken>,
+}
+
 struct Live<'a> {
     out: Answer<'a>,
     /// Waiting for slot `.0` to have evaluated `.1` tokens of this prompt, to copy them.
     wait: Option<(usize, usize)>,
     /// Whether the prompt's last token has been evaluated (generation has begun).
     generating: bool,
+    drafts: DraftSettings,
+    literals: Option<SchemaLiterals>,
 }
 
 impl<'a> Sequences<'a> {
@@ -87,6 +141,7 @@ impl<'a> Sequences<'a> {
             batch: LlamaBatch::new(n_batch, 1),
             n_batch,
             slots: (0..sequences).map(|_| Slot::default()).collect(),
+            stats: Default::default(),
         })
     }
 
@@ -179,44 +234,99 @@ impl<'a> Sequences<'a> {
         }
     }
 
-    /// Fills the batch: generating sequences first, then prompt chunks. Returns, per slot in
-    /// the batch, the tokens fed and the batch index of its logits (when its last pending token
-    /// was fed).
-    fn fill(&mut self) -> Result<Vec<(usize, Vec<LlamaToken>, Option<i32>)>, LlmError> {
+    /// Fills the batch, in slot order (llama.cpp splits a batch of separate KV streams into
+    /// runs of consecutive sequence ids). Generating sequences are served first: prompt chunks
+    /// get what is left of `n_batch`. Returns what each sequence was fed.
+    fn fill(&mut self) -> Result<Vec<Fed>, LlmError> {
         self.batch.clear();
-        let mut fed = Vec::new();
+        // Pass 1: each generating sequence's pending tokens and drafts.
+        let mut plans: Vec<Option<(Vec<LlamaToken>, Vec<LlamaToken>)>> = Vec::new();
+        let mut generating = 0;
+        let mut longest = 0;
+        for slot in &self.slots {
+            let plan = slot
+                .live
+                .as_ref()
+                .filter(|l| l.wait.is_none() && l.generating)
+                .map(|live| {
+                    let pending = live.out.pending(slot.cached.len()).to_vec();
+                    let budget = live
+                        .out
+                        .max_tokens
+                        .saturating_sub(live.out.emitted)
+                        .saturating_sub(1);
+                    let drafts = propose(&live.out, &live.drafts, live.literals.as_ref(), budget);
+                    (pending, drafts.1)
+                });
+            if let Some((_, drafts)) = &plan {
+                generating += 1;
+                longest = longest.max(drafts.len());
+            }
+            plans.push(plan);
+        }
+        // Every generating sequence feeds the same number of drafts (padded or cut), so one
+        // step is one run of equal-length sequences for llama.cpp's split.
+        let width = (DRAFT_TOKENS_PER_STEP / generating.max(1))
+            .saturating_sub(1)
+            .min(longest);
         let mut room = self.n_batch;
-        let mut order: Vec<usize> = (0..self.slots.len()).collect();
-        // Generating sequences first; ties (and prompts among themselves) in slot order.
-        order.sort_by_key(|&i| !self.slots[i].live.as_ref().is_some_and(|l| l.generating));
-        for seq in order {
-            let slot = &self.slots[seq];
-            let Some(live) = slot.live.as_ref().filter(|l| l.wait.is_none()) else {
+        for (seq, plan) in plans.iter_mut().enumerate() {
+            let Some((pending, drafts)) = plan else {
                 continue;
             };
-            if room == 0 {
-                break;
+            let budget = self.slots[seq].live.as_ref().map_or(0, |l| {
+                l.out
+                    .max_tokens
+                    .saturating_sub(l.out.emitted)
+                    .saturating_sub(1)
+            });
+            drafts.truncate(width);
+            let filler = drafts.last().or(pending.last()).copied();
+            while drafts.len() < width.min(budget) {
+                let Some(token) = filler else { break };
+                drafts.push(token);
             }
+            room = room.saturating_sub(pending.len() + drafts.len());
+        }
+        // Pass 2: the batch, in slot order.
+        let mut fed = Vec::new();
+        for (seq, plan) in plans.into_iter().enumerate() {
+            let slot = &self.slots[seq];
             let base = slot.cached.len();
-            let pending = live.out.pending(base);
-            let take = pending.len().min(room);
-            if take == 0 {
+            let (tokens, drafts, last) = match plan {
+                Some((pending, drafts)) => (pending, drafts, true),
+                None => {
+                    let Some(live) = slot.live.as_ref().filter(|l| l.wait.is_none()) else {
+                        continue;
+                    };
+                    let pending = live.out.pending(base);
+                    let take = pending.len().min(room);
+                    room -= take;
+                    (pending[..take].to_vec(), Vec::new(), take == pending.len())
+                }
+            };
+            if tokens.is_empty() {
                 continue;
             }
-            let tokens = pending[..take].to_vec();
-            let last = take == pending.len();
+            let first_logits = tokens.len() - 1;
+            let mut all = tokens;
+            all.extend_from_slice(&drafts);
             let mut logits = None;
-            for (j, &token) in tokens.iter().enumerate() {
-                let want = last && j + 1 == take;
-                if want {
+            for (j, &token) in all.iter().enumerate() {
+                let want = last && j >= first_logits;
+                if want && logits.is_none() {
                     logits = Some(self.batch.n_tokens());
                 }
                 self.batch
                     .add(token, position(base + j)?, &[seq_i32(seq)], want)
                     .map_err(|e| LlmError::backend(format!("could not fill a batch: {e}")))?;
             }
-            room -= take;
-            fed.push((seq, tokens, logits));
+            fed.push(Fed {
+                seq,
+                tokens: all,
+                logits,
+                drafts,
+            });
         }
         Ok(fed)
     }
@@ -250,34 +360,63 @@ impl<'a> Sequences<'a> {
         }
     }
 
-    /// Chooses and emits slot `seq`'s next token from the logits at batch index `index`, then
-    /// applies a loop cut if the guard asked for one.
-    fn advance(&mut self, seq: usize, index: i32) -> Result<(), LlmError> {
+    /// Chooses and emits slot `seq`'s next tokens from the logits at batch index `index` on:
+    /// one per position while the drafts fed after it match (as a lone generation's step
+    /// does), then drops the rejected drafts' cache entries and applies a loop cut if the guard
+    /// asked for one.
+    fn advance(&mut self, seq: usize, index: i32, drafts: &[LlamaToken]) -> Result<(), LlmError> {
         let slot = &mut self.slots[seq];
         let Some(live) = slot.live.as_mut() else {
             return Ok(());
         };
         live.generating = true;
-        let token = live.out.choose(self.ctx.get_logits_ith(index))?;
-        live.out.emit(token);
-        if let Some(keep) = live.out.cut_if_looping(slot.cached.len())? {
-            let trimmed = u32::try_from(keep)
-                .ok()
-                .and_then(|p0| {
-                    self.ctx
-                        .clear_kv_cache_seq(Some(seq_id(seq)), Some(p0), None)
-                        .ok()
-                })
-                .unwrap_or(false);
-            if !trimmed {
-                return Err(LlmError::backend(
-                    "this model's KV cache cannot drop a cut loop's tokens; build the Llama with \
-                     RepetitionGuard::off()",
-                ));
+        let mut confirmed = 0;
+        for i in 0..=drafts.len() {
+            let at = index + i32::try_from(i).unwrap_or(i32::MAX);
+            let token = live.out.choose(self.ctx.get_logits_ith(at))?;
+            let matches = drafts.get(i) == Some(&token);
+            if matches {
+                confirmed += 1;
             }
-            slot.cached.truncate(keep);
+            live.out.emit(token);
+            if !matches || live.out.finish.is_some() || live.out.looping() {
+                break;
+            }
+        }
+        live.out.usage.draft_tokens += drafts.len() as u64;
+        live.out.usage.draft_tokens_accepted += confirmed as u64;
+        let mut keep = None;
+        if confirmed < drafts.len() {
+            keep = Some(slot.cached.len() - (drafts.len() - confirmed));
+        }
+        if let Some(k) = keep {
+            trim(&mut self.ctx, seq, k)?;
+            slot.cached.truncate(k);
+        }
+        if let Some(k) = live.out.cut_if_looping(slot.cached.len())? {
+            trim(&mut self.ctx, seq, k)?;
+            slot.cached.truncate(k);
         }
         Ok(())
+    }
+}
+
+/// Drops sequence `seq`'s cache entries from position `from` on.
+fn trim(ctx: &mut LlamaContext<'_>, seq: usize, from: usize) -> Result<(), LlmError> {
+    let trimmed = u32::try_from(from)
+        .ok()
+        .and_then(|p0| {
+            ctx.clear_kv_cache_seq(Some(seq_id(seq)), Some(p0), None)
+                .ok()
+        })
+        .unwrap_or(false);
+    if trimmed {
+        Ok(())
+    } else {
+        Err(LlmError::backend(
+            "this model's KV cache cannot drop tokens from a sequence; build the Llama with \
+             prompt_lookup(false), schema_drafts(false) and RepetitionGuard::off()",
+        ))
     }
 }
 
@@ -293,6 +432,7 @@ impl Batch for Sequences<'_> {
             )));
         }
         let mut out = self.llama.answer_for(request)?;
+        let (drafts, literals) = self.llama.drafts_for(request);
         let wait = if out.finish.is_some() {
             None
         } else {
@@ -304,6 +444,8 @@ impl Batch for Sequences<'_> {
             out,
             wait,
             generating: false,
+            drafts,
+            literals,
         });
         Ok(())
     }
@@ -333,17 +475,27 @@ impl Batch for Sequences<'_> {
         if fed.is_empty() {
             return events;
         }
+        let decoding = Instant::now();
         let result = {
             let _engine = engine_lock();
             self.ctx.decode(&mut self.batch)
         };
+        self.stats.decode += decoding.elapsed();
+        self.stats.decodes += 1;
+        self.stats.tokens += usize::try_from(self.batch.n_tokens()).unwrap_or(0);
         if let Err(e) = result {
-            let seqs: Vec<usize> = fed.iter().map(|(seq, _, _)| *seq).collect();
+            let seqs: Vec<usize> = fed.iter().map(|f| f.seq).collect();
             self.fail(&seqs, &decode(e), &mut events);
             return events;
         }
         let elapsed = started.elapsed();
-        for (seq, tokens, logits) in fed {
+        for Fed {
+            seq,
+            tokens,
+            logits,
+            drafts,
+        } in fed
+        {
             self.slots[seq].cached.extend_from_slice(&tokens);
             if let Some(live) = self.slots[seq].live.as_mut() {
                 if live.generating {
@@ -353,7 +505,7 @@ impl Batch for Sequences<'_> {
                 }
             }
             let Some(index) = logits else { continue };
-            if let Err(e) = self.advance(seq, index) {
+            if let Err(e) = self.advance(seq, index, &drafts) {
                 self.fail(&[seq], &e, &mut events);
                 continue;
             }

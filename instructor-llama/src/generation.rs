@@ -29,7 +29,7 @@ use crate::backend::engine_lock;
 use crate::error::decode;
 use crate::pool::Lease;
 use crate::prompt::AnswerMemory;
-use crate::speculative::{prompt_lookup, DraftSettings, SchemaLiterals};
+use crate::speculative::{propose, DraftSettings, SchemaLiterals};
 
 /// A generation in progress; implements [`TokenStream`].
 pub(crate) struct Generation<'a> {
@@ -43,18 +43,11 @@ pub(crate) struct Generation<'a> {
     /// Batch index of the logits for the next choice, when they are already computed (the
     /// prompt's last token before the first step).
     ready_logits: Option<i32>,
-    /// (proposed, accepted) draft tokens per [`DraftSource`], for the debug log.
+    /// (proposed, accepted) draft tokens per [`DraftSource`](crate::speculative::DraftSource),
+    /// for the debug log.
     draft_stats: [(usize, usize); 2],
     /// Whether the answer's tokens have been remembered for a retry (once, however it ends).
     ended: bool,
-}
-
-/// Where a step's drafts came from.
-#[derive(Debug, Clone, Copy)]
-enum DraftSource {
-    Schema = 0,
-    PromptLookup = 1,
-    None = 2,
 }
 
 impl<'a> Generation<'a> {
@@ -152,7 +145,7 @@ impl<'a> Generation<'a> {
             .saturating_sub(self.out.emitted)
             .saturating_sub(1)
             .min(self.batch_capacity.saturating_sub(pending.len()));
-        let (source, drafts) = self.propose(budget);
+        let (source, drafts) = propose(&self.out, &self.drafts, self.literals.as_ref(), budget);
 
         self.batch.clear();
         let mut fed = pending;
@@ -203,42 +196,6 @@ impl<'a> Generation<'a> {
             self.ready_logits = None;
         }
         Ok(())
-    }
-
-    /// Drafts for the next step, at most `budget` tokens, cut at the first token the grammar
-    /// rejects (it could never be accepted). The schema literal comes first when one applies:
-    /// the grammar forces it; prompt lookup otherwise.
-    fn propose(&self, budget: usize) -> (DraftSource, Vec<LlamaToken>) {
-        let d = &self.drafts;
-        if budget == 0 {
-            return (DraftSource::None, Vec::new());
-        }
-        if d.schema_drafts {
-            if let Some(rest) = self
-                .literals
-                .as_ref()
-                .and_then(|l| l.continuation(&self.out.text))
-            {
-                let model = self.out.model;
-                let mut tokens = model.vocab().tokenize(rest.as_bytes(), false, false);
-                tokens.truncate(budget.min(d.schema_draft_max));
-                tokens.truncate(self.out.chooser.allowed_prefix(&tokens, model));
-                if !tokens.is_empty() {
-                    return (DraftSource::Schema, tokens);
-                }
-            }
-        }
-        if d.prompt_lookup {
-            let mut tokens = prompt_lookup(
-                &self.out.history,
-                d.ngram_max,
-                d.ngram_min,
-                budget.min(d.draft_len),
-            );
-            tokens.truncate(self.out.chooser.allowed_prefix(&tokens, self.out.model));
-            return (DraftSource::PromptLookup, tokens);
-        }
-        (DraftSource::None, Vec::new())
     }
 
     /// Flushes the last bytes and remembers the answer's tokens for a retry's prompt. Runs once,

@@ -15,12 +15,16 @@
 //!   skip the prompt prefix already in a pooled context's cache; a retry's copy of the failed
 //!   answer is tokenised exactly as it was generated, so it is reused too.
 //!
+//! - **continuous batching** (`batch.rs`): `extract_many` runs many documents in one context,
+//!   the next token of every live sequence in one decode, shared prompt prefixes copied.
+//!
 //! Files, in the order data flows through them: `catalog.rs` (known models by name, the model
 //! cache), `model.rs` (loading, the `Llm` glue),
 //! `chat_template.rs` (prompt text), `prompt.rs` (prompt tokens), `pool.rs` (contexts, KV
-//! reuse), `generation.rs` (the decode loop), `speculative.rs` (drafts), `sampler.rs` (token
-//! choice), `utf8.rs` (chunking), `backend.rs` (process-wide llama.cpp state), `error.rs`
-//! (error messages).
+//! reuse), `generation.rs` (the decode loop), `batch.rs` (many sequences in one context),
+//! `answer.rs` (one answer's output, grammar and loop cuts), `speculative.rs` (drafts),
+//! `sampler.rs` (token choice), `utf8.rs` (chunking), `backend.rs` (process-wide llama.cpp
+//! state), `error.rs` (error messages).
 //!
 //! ```no_run
 //! use std::sync::Arc;

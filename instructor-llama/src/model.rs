@@ -42,6 +42,19 @@ pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// `draft_tokens_accepted`. Greedy output does not depend on either: it is token for token
 /// what plain one-token-at-a-time decoding gives.
 ///
+/// # Many documents at once
+///
+/// [`Llm::batch`] (what [`Extractor::extract_many`](instructor_core::Extractor::extract_many)
+/// runs on) creates one context of `sequences` llama.cpp sequences for the run, each with its
+/// own KV range of [`Llama::n_ctx`] tokens (the context holds `n_ctx × sequences`; for
+/// SmolLM2-135M ~23 KB per token, so 16 sequences of 2048 tokens take ~750 MB). A document whose
+/// prompt plus `max_tokens` does not fit its sequence is [`LlmError::ContextOverflow`] for that
+/// document only. Every step decodes the next token (and drafts) of every live sequence in one
+/// `llama_decode`; a finished sequence's slot takes the next document, whose prompt rides in the
+/// same batches, and a prompt prefix another sequence holds (the system prompt) is copied, not
+/// evaluated again. Decodes still take the process-wide turn described above. Grammar, budget,
+/// drafts and repetition guard are per sequence, as in a lone generation.
+///
 /// ```no_run
 /// use instructor_core::{Llm, Message, Request};
 /// use instructor_llama::Llama;
@@ -243,6 +256,18 @@ impl Llama {
     pub(crate) fn answers(&self) -> &AnswerMemory {
         &self.answers
     }
+
+    /// The draft settings, and the schema literals drafts are taken from for `request`.
+    pub(crate) fn drafts_for(
+        &self,
+        request: &Request<'_>,
+    ) -> (DraftSettings, Option<SchemaLiterals>) {
+        let literals = request
+            .grammar
+            .filter(|_| self.drafts.schema_drafts)
+            .map(SchemaLiterals::from_gbnf);
+        (self.drafts, literals)
+    }
 }
 
 impl Llm for Llama {
@@ -251,12 +276,9 @@ impl Llm for Llama {
         request: &Request<'_>,
     ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
         let out = self.answer_for(request)?;
-        let literals = request
-            .grammar
-            .filter(|_| self.drafts.schema_drafts)
-            .map(SchemaLiterals::from_gbnf);
+        let (drafts, literals) = self.drafts_for(request);
         let lease = self.pool.lease(&out.history)?;
-        let generation = Generation::start(&self.answers, lease, out, self.drafts, literals)?;
+        let generation = Generation::start(&self.answers, lease, out, drafts, literals)?;
         Ok(Box::new(generation))
     }
 
@@ -338,7 +360,8 @@ impl LlamaBuilder {
         self
     }
 
-    /// Context window in tokens (prompt + answer). Default 2048.
+    /// Context window in tokens (prompt + answer) of each generation, and of each sequence of
+    /// a batch (see [`Llama`]'s "Many documents at once"). Default 2048.
     #[must_use]
     pub fn n_ctx(mut self, n_ctx: u32) -> Self {
         self.n_ctx = n_ctx;

@@ -1,8 +1,8 @@
 //! Draft tokens for speculative decoding, from two cheap sources that need no second model.
 //!
 //! This module owns *proposing* drafts only. Verification (one batched decode, each position
-//! chosen through the grammar, KV rollback after the first mismatch) lives in `generation.rs`,
-//! which is why a wrong draft can cost time but never change the output.
+//! chosen through the grammar, KV rollback after the first mismatch) lives in `generation.rs`
+//! (and `batch.rs` for batch sequences), which is why a wrong draft can cost time but never change the output.
 //!
 //! - **Prompt lookup**: extraction answers copy from the prompt (names, numbers, the previous
 //!   answer on a retry). The last `n` tokens are searched for earlier in the prompt and output;
@@ -12,6 +12,53 @@
 //!   rest of that literal is the draft.
 
 use llama_cpp_2::token::LlamaToken;
+
+use crate::answer::Answer;
+
+/// Where a step's drafts came from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DraftSource {
+    Schema = 0,
+    PromptLookup = 1,
+    None = 2,
+}
+
+/// Drafts for the next step of `out`, at most `budget` tokens, cut at the first token the
+/// grammar rejects (it could never be accepted). The schema literal comes first when one
+/// applies: the grammar forces it; prompt lookup otherwise. Shared by lone generations and
+/// batch sequences.
+pub(crate) fn propose(
+    out: &Answer<'_>,
+    d: &DraftSettings,
+    literals: Option<&SchemaLiterals>,
+    budget: usize,
+) -> (DraftSource, Vec<LlamaToken>) {
+    if budget == 0 {
+        return (DraftSource::None, Vec::new());
+    }
+    let model = out.model;
+    if d.schema_drafts {
+        if let Some(rest) = literals.and_then(|l| l.continuation(&out.text)) {
+            let mut tokens = model.vocab().tokenize(rest.as_bytes(), false, false);
+            tokens.truncate(budget.min(d.schema_draft_max));
+            tokens.truncate(out.chooser.allowed_prefix(&tokens, model));
+            if !tokens.is_empty() {
+                return (DraftSource::Schema, tokens);
+            }
+        }
+    }
+    if d.prompt_lookup {
+        let mut tokens = prompt_lookup(
+            &out.history,
+            d.ngram_max,
+            d.ngram_min,
+            budget.min(d.draft_len),
+        );
+        tokens.truncate(out.chooser.allowed_prefix(&tokens, model));
+        return (DraftSource::PromptLookup, tokens);
+    }
+    (DraftSource::None, Vec::new())
+}
 
 /// Settings of the draft sources (see [`crate::LlamaBuilder`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
