@@ -19,6 +19,8 @@ mod grounded;
 #[path = "../report.rs"]
 #[allow(dead_code)]
 mod report;
+#[path = "../rows.rs"]
+mod rows;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,7 +31,8 @@ use std::time::{Duration, Instant};
 use instructor_llama::Llama;
 use instructor_openai::OpenAi;
 
-use cases::{Case, Kind, Outcome, KINDS};
+use cases::{Case, Kind, KINDS};
+use rows::Row;
 
 const USAGE: &str = "usage: http_throughput [--model NAME|PATH] [--copies K] [--threads N] [--parallel 1,2,4] [--server PATH]";
 
@@ -153,31 +156,6 @@ fn start(args: &Args, model: &Path, parallel: usize) -> Result<Server, String> {
     Err("llama-server did not answer within 120 s".into())
 }
 
-/// One row of the table.
-struct Row {
-    label: String,
-    documents: usize,
-    valid: usize,
-    elapsed: Duration,
-    peak: usize,
-}
-
-impl Row {
-    fn new(label: String, outcomes: &[Outcome], elapsed: Duration, peak: usize) -> Self {
-        Self {
-            label,
-            documents: outcomes.len(),
-            valid: outcomes.iter().filter(|o| o.output.is_some()).count(),
-            elapsed,
-            peak,
-        }
-    }
-
-    fn docs_per_second(&self) -> f64 {
-        self.documents as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
 fn client(server: &Server) -> Result<OpenAi, String> {
     OpenAi::builder()
         .base_url(&server.base_url)
@@ -261,22 +239,6 @@ fn run(args: &Args) -> Result<(), String> {
         eprintln!("parallel {parallel} done in {:?}", started.elapsed());
     }
 
-    let sequential = rows.first().map_or(1.0, Row::docs_per_second);
-    println!(
-        "| client and server | documents | schema-valid | wall s | documents/s | peak in flight | vs sequential |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {} | {} | {:.1} | {:.2} | {} | {:.2}× |",
-            row.label,
-            row.documents,
-            row.valid,
-            row.elapsed.as_secs_f64(),
-            row.docs_per_second(),
-            row.peak,
-            row.docs_per_second() / sequential,
-        );
-    }
+    rows::print("client and server", "sequential", &rows);
     Ok(())
 }

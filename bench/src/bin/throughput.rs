@@ -22,6 +22,8 @@ mod peer;
 #[path = "../report.rs"]
 #[allow(dead_code)]
 mod report;
+#[path = "../rows.rs"]
+mod rows;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use instructor_llama::Llama;
 
-use cases::{Case, Kind, Outcome, KINDS};
+use cases::{Case, Kind, KINDS};
+use rows::Row;
 
 const USAGE: &str = "usage: throughput [--model NAME|PATH] [--copies K] [--threads N] [--parallel 1,2,4] [--cases a,b,..] [--no-peer] [--peer-python PATH]";
 
@@ -88,33 +91,6 @@ fn main() -> ExitCode {
             eprintln!("throughput: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// One row of the table.
-struct Row {
-    label: String,
-    documents: usize,
-    valid: usize,
-    tokens: u64,
-    elapsed: Duration,
-    peak: usize,
-}
-
-impl Row {
-    fn new(label: String, outcomes: &[Outcome], elapsed: Duration, peak: usize) -> Self {
-        Self {
-            label,
-            documents: outcomes.len(),
-            valid: outcomes.iter().filter(|o| o.output.is_some()).count(),
-            tokens: outcomes.iter().map(|o| o.completion_tokens).sum(),
-            elapsed,
-            peak,
-        }
-    }
-
-    fn docs_per_second(&self) -> f64 {
-        self.documents as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -228,22 +204,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
 
-    let sequential = rows.first().map_or(1.0, Row::docs_per_second);
-    println!("| side | documents | schema-valid | wall s | documents/s | generated tok/s | peak in flight | vs our sequential |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.0} | {} | {:.2}× |",
-            row.label,
-            row.documents,
-            row.valid,
-            row.elapsed.as_secs_f64(),
-            row.docs_per_second(),
-            row.tokens as f64 / row.elapsed.as_secs_f64().max(1e-9),
-            row.peak,
-            row.docs_per_second() / sequential,
-        );
-    }
+    rows::print("side", "our sequential", &rows);
     if let Some(note) = peer_note {
         println!("\npeer skipped: {note}");
     }
