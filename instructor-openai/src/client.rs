@@ -3,7 +3,8 @@
 //!
 //! This module owns the connection settings (URL, key, timeouts, retries) and the per-request
 //! glue (body → POST → retries → answer or event stream). The wording of errors is
-//! `error.rs`'s, the policy of retries `retry.rs`'s, the stream's framing `sse.rs`'s.
+//! `error.rs`'s, the policy of retries `retry.rs`'s, the stream's framing `sse.rs`'s,
+//! finding the constraint for `Constraint::Auto` `auto.rs`'s, many requests at once `batch.rs`'s.
 
 use std::fmt;
 use std::io::{BufReader, Read};
@@ -14,7 +15,7 @@ use instructor_core::{Completion, Llm, LlmError, Request, TokenStream};
 use ureq::http::{HeaderValue, Response};
 
 use crate::body::{chat_body, BodySettings};
-use crate::constraint::{auto_candidates, rejects_request, Constraint};
+use crate::constraint::Constraint;
 use crate::error::{
     before_response, http_status, reading_body, redact_url, server_message, tls_missing, Limits,
 };
@@ -53,17 +54,17 @@ const MAX_LIMIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// first content chunk, and `generation_time` from there to the end; a non-streamed answer
 /// puts its whole round trip in `generation_time`.
 pub struct OpenAi {
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     /// Where requests go, credentials included.
-    request_url: String,
+    pub(crate) request_url: String,
     /// `request_url` without credentials, for messages.
-    endpoint: String,
+    pub(crate) endpoint: String,
     model: Option<String>,
-    authorization: Option<HeaderValue>,
-    constraint: Constraint,
+    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) constraint: Constraint,
     /// What [`Constraint::Auto`] settled on, once a request succeeded with it.
-    settled: OnceLock<Constraint>,
-    limits: Limits,
+    pub(crate) settled: OnceLock<Constraint>,
+    pub(crate) limits: Limits,
     retries: u32,
     stream_usage: bool,
 }
@@ -127,64 +128,18 @@ impl OpenAi {
         }
     }
 
-    /// The constraint requests are sent with: the configured one, or for
-    /// [`Constraint::Auto`] the one the server accepted (`None` until a constrained request
-    /// has succeeded).
-    pub fn constraint_in_use(&self) -> Option<Constraint> {
-        match self.constraint {
-            Constraint::Auto => self.settled.get().copied(),
-            fixed => Some(fixed),
-        }
-    }
-
-    fn body(&self, request: &Request<'_>, stream: bool, constraint: Constraint) -> Vec<u8> {
+    pub(crate) fn body(
+        &self,
+        request: &Request<'_>,
+        stream: bool,
+        constraint: Constraint,
+    ) -> Vec<u8> {
         let settings = BodySettings {
             model: self.model.as_deref(),
             constraint,
             stream_usage: self.stream_usage,
         };
         chat_body(request, settings, stream)
-    }
-
-    /// Sends `request` with the constraint in use; under [`Constraint::Auto`] before it has
-    /// settled, asks whether the server is llama.cpp's (one `GET /models`), then tries
-    /// [`auto_candidates`] in order (at most four requests) and settles on the
-    /// first the server accepts. A failure that is not a rejection of the request ends the
-    /// search at once, settling nothing.
-    fn post(
-        &self,
-        request: &Request<'_>,
-        stream: bool,
-    ) -> Result<(Response<ureq::Body>, Instant), LlmError> {
-        if let Some(constraint) = self.constraint_in_use() {
-            return self.send(&self.body(request, stream, constraint));
-        }
-        let grammar_first = request.grammar.is_some() && self.is_llama_cpp_server();
-        let candidates = auto_candidates(
-            request.grammar.is_some(),
-            request.json_schema.is_some(),
-            grammar_first,
-        );
-        let mut rejected = None;
-        for constraint in candidates {
-            match self.send(&self.body(request, stream, constraint)) {
-                Ok(sent) => {
-                    // A request with neither a grammar nor a schema proves nothing.
-                    if request.grammar.is_some() || request.json_schema.is_some() {
-                        let _ = self.settled.set(constraint);
-                    }
-                    return Ok(sent);
-                }
-                Err(e) if rejects_request(&e) => rejected = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(rejected.unwrap_or_else(|| {
-            LlmError::protocol(format!(
-                "{} rejected every way of sending the request",
-                self.endpoint
-            ))
-        }))
     }
 
     /// Sends a streaming request and returns its event stream (what [`Llm::generate`] boxes,
@@ -221,53 +176,9 @@ impl OpenAi {
         ))
     }
 
-    /// Whether `GET /models` says the server is llama.cpp's own `llama-server` (`"owned_by":
-    /// "llamacpp"`). Its `json_schema` support turns the schema into a grammar that lets keys
-    /// come in any order with free whitespace (measured: the default model then answers
-    /// `{"age": 30, "name": "jason"}` over several lines), so [`Constraint::Auto`] sends it the
-    /// type's own grammar first. One short request; any failure means "no".
-    fn is_llama_cpp_server(&self) -> bool {
-        const MAX_MODELS_BYTES: u64 = 1 << 20;
-        let Some(base) = self.request_url.strip_suffix("/chat/completions") else {
-            return false;
-        };
-        let mut call = self
-            .agent
-            .get(format!("{base}/models"))
-            .config()
-            .timeout_global(Some(self.limits.request.min(Duration::from_secs(10))))
-            .build();
-        if let Some(auth) = &self.authorization {
-            call = call.header("authorization", auth.clone());
-        }
-        let Ok(response) = call.call() else {
-            return false;
-        };
-        if !response.status().is_success() {
-            return false;
-        }
-        let mut body = Vec::new();
-        if response
-            .into_body()
-            .as_reader()
-            .take(MAX_MODELS_BYTES)
-            .read_to_end(&mut body)
-            .is_err()
-        {
-            return false;
-        }
-        let Ok(models) = serde_json::from_slice::<serde_json::Value>(&body) else {
-            return false;
-        };
-        models["data"].as_array().is_some_and(|data| {
-            data.iter()
-                .any(|m| m["owned_by"].as_str() == Some("llamacpp"))
-        })
-    }
-
     /// POSTs `body`, retrying what [`crate::retry`] allows within the request timeout, and
     /// returns the successful response with the time its attempt was sent.
-    fn send(&self, body: &[u8]) -> Result<(Response<ureq::Body>, Instant), LlmError> {
+    pub(crate) fn send(&self, body: &[u8]) -> Result<(Response<ureq::Body>, Instant), LlmError> {
         let deadline = Instant::now() + self.limits.request;
         let url = self.endpoint.as_str();
         // Bounded by `retries`: every pass either returns or counts one retry.

@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auto;
 mod batch;
 mod body;
 mod client;
