@@ -144,3 +144,27 @@ impl<L: Llm + ?Sized> Batch for OneAtATime<'_, L> {
         Some(Ended::of(stream.as_ref()))
     }
 }
+
+/// What the document runner (`many.rs`) needs of a batch, blocking or asynchronous: its slots,
+/// submitting into one, and ending one early. Stepping is the caller's.
+pub(crate) trait Slots {
+    fn capacity(&self) -> usize;
+    fn submit(&mut self, seq: usize, request: &Request<'_>) -> Result<(), LlmError>;
+    /// `Some` when the sequence ended now; `None` when the slot held nothing live, or when its
+    /// [`BatchEvent::Ended`] comes in a later step.
+    fn cancel(&mut self, seq: usize) -> Option<Ended>;
+}
+
+impl Slots for dyn Batch + '_ {
+    fn capacity(&self) -> usize {
+        Batch::capacity(self)
+    }
+
+    fn submit(&mut self, seq: usize, request: &Request<'_>) -> Result<(), LlmError> {
+        Batch::submit(self, seq, request)
+    }
+
+    fn cancel(&mut self, seq: usize) -> Option<Ended> {
+        Batch::cancel(self, seq)
+    }
+}

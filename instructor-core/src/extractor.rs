@@ -37,7 +37,7 @@ use crate::ResponseModel;
 /// let user: UserDetail = Extractor::new(llm).max_retries(2).extract("Extract `Jason is 30 years old`")?;
 /// # Ok(()) }
 /// ```
-pub struct Extractor<'l, L: Llm + ?Sized> {
+pub struct Extractor<'l, L: ?Sized> {
     llm: &'l L,
     system_prompt: Option<String>,
     max_attempts: u32,
@@ -50,7 +50,7 @@ pub struct Extractor<'l, L: Llm + ?Sized> {
     pub(crate) grounding: Sets,
 }
 
-impl<L: Llm + ?Sized> Clone for Extractor<'_, L> {
+impl<L: ?Sized> Clone for Extractor<'_, L> {
     fn clone(&self) -> Self {
         Self {
             llm: self.llm,
@@ -66,7 +66,7 @@ impl<L: Llm + ?Sized> Clone for Extractor<'_, L> {
     }
 }
 
-impl<L: Llm + ?Sized> fmt::Debug for Extractor<'_, L> {
+impl<L: ?Sized> fmt::Debug for Extractor<'_, L> {
     /// The options (the backend and the context are opaque).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Extractor")
@@ -81,7 +81,7 @@ impl<L: Llm + ?Sized> fmt::Debug for Extractor<'_, L> {
     }
 }
 
-impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
+impl<'l, L: ?Sized> Extractor<'l, L> {
     /// Default options: 3 attempts, 512 tokens per attempt, greedy decoding.
     pub fn new(llm: &'l L) -> Self {
         Self {
@@ -143,6 +143,64 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         self
     }
 
+    /// Sequences [`Extractor::extract_many`] runs at once (at least 1, default 1). A backend
+    /// caps it at what it can hold ([`Batch::capacity`](crate::Batch::capacity)); the default
+    /// backend implementation holds one.
+    pub fn parallel(mut self, sequences: usize) -> Self {
+        self.parallel = sequences.max(1);
+        self
+    }
+
+    /// The session of one extraction of a `T` (shared by streams and batches).
+    pub(crate) fn session<T: ResponseModel>(&self, prompt: Prompt) -> Session {
+        let prepared = self.grounding.prepare::<T>(prompt.messages());
+        let (instruction, rest) = prompt.split_instruction();
+        let system = system_message(
+            self.instruction(instruction),
+            T::DESCRIPTION,
+            &prepared.schema,
+        );
+        Session::new::<T>(conversation(system, rest), prepared, self.options())
+    }
+
+    /// The session of one streamed list of `T` (the list prompt, a `Vec<T>` answer).
+    pub(crate) fn list_session<T: ResponseModel>(&self, prompt: Prompt) -> Session {
+        let prepared = self.grounding.prepare::<Vec<T>>(prompt.messages());
+        let (instruction, rest) = prompt.split_instruction();
+        let system = list_system_message(self.instruction(instruction), &prepared.schema);
+        Session::new::<Vec<T>>(conversation(system, rest), prepared, self.options())
+    }
+
+    pub(crate) fn llm(&self) -> &'l L {
+        self.llm
+    }
+
+    pub(crate) fn parallel_sequences(&self) -> usize {
+        self.parallel
+    }
+
+    pub(crate) fn stops_when_complete(&self) -> bool {
+        self.stop_when_complete
+    }
+
+    fn instruction<'a>(&'a self, from_prompt: Option<&'a str>) -> &'a str {
+        from_prompt
+            .or(self.system_prompt.as_deref())
+            .unwrap_or(DEFAULT_SYSTEM_PROMPT)
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            max_attempts: self.max_attempts,
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+            context: self.context.clone(),
+        }
+    }
+}
+
+/// The blocking entry points, for backends that implement [`Llm`].
+impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
     /// Extracts a validated `T` from a prompt or a conversation.
     pub fn extract<T: ResponseModel>(&self, prompt: impl Into<Prompt>) -> Result<T, Error> {
         self.extract_with_report(prompt).map(Extraction::into_value)
@@ -155,14 +213,6 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         prompt: impl Into<Prompt>,
     ) -> Result<Extraction<T>, Error> {
         self.extract_stream::<T>(prompt).run()
-    }
-
-    /// Sequences [`Extractor::extract_many`] runs at once (at least 1, default 1). A backend
-    /// caps it at what it can hold ([`Batch::capacity`](crate::Batch::capacity)); the default
-    /// backend implementation holds one.
-    pub fn parallel(mut self, sequences: usize) -> Self {
-        self.parallel = sequences.max(1);
-        self
     }
 
     /// Extracts a validated `T` from each input, up to [`Extractor::parallel`] at once in the
@@ -207,36 +257,11 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         &self,
         prompt: impl Into<Prompt>,
     ) -> PartialStream<'l, T, L> {
-        PartialStream::new(self.session::<T>(prompt.into()), self.stop_when_complete)
-    }
-
-    /// The session of one extraction of a `T` (shared by streams and batches).
-    pub(crate) fn session<T: ResponseModel>(&self, prompt: Prompt) -> Session<'l, L> {
-        let prepared = self.grounding.prepare::<T>(prompt.messages());
-        let (instruction, rest) = prompt.split_instruction();
-        let system = system_message(
-            self.instruction(instruction),
-            T::DESCRIPTION,
-            &prepared.schema,
-        );
-        Session::new::<T>(
+        PartialStream::new(
             self.llm,
-            conversation(system, rest),
-            prepared,
-            self.options(),
+            self.session::<T>(prompt.into()),
+            self.stop_when_complete,
         )
-    }
-
-    pub(crate) fn llm(&self) -> &'l L {
-        self.llm
-    }
-
-    pub(crate) fn parallel_sequences(&self) -> usize {
-        self.parallel
-    }
-
-    pub(crate) fn stops_when_complete(&self) -> bool {
-        self.stop_when_complete
     }
 
     /// Streams the items of a list of `T`, each as soon as it is complete and valid.
@@ -256,17 +281,7 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         &self,
         prompt: impl Into<Prompt>,
     ) -> ItemStream<'l, T, L> {
-        let prompt = prompt.into();
-        let prepared = self.grounding.prepare::<Vec<T>>(prompt.messages());
-        let (instruction, rest) = prompt.split_instruction();
-        let system = list_system_message(self.instruction(instruction), &prepared.schema);
-        let session = Session::new::<Vec<T>>(
-            self.llm,
-            conversation(system, rest),
-            prepared,
-            self.options(),
-        );
-        ItemStream::new(session)
+        ItemStream::new(self.llm, self.list_session::<T>(prompt.into()))
     }
 
     /// [`Extractor::extract_iter`], with the list's report (raw text, usage, cut loops) as the
@@ -276,21 +291,6 @@ impl<'l, L: Llm + ?Sized> Extractor<'l, L> {
         prompt: impl Into<Prompt>,
     ) -> ItemReports<'l, T, L> {
         ItemReports::new(self.extract_iter(prompt))
-    }
-
-    fn instruction<'a>(&'a self, from_prompt: Option<&'a str>) -> &'a str {
-        from_prompt
-            .or(self.system_prompt.as_deref())
-            .unwrap_or(DEFAULT_SYSTEM_PROMPT)
-    }
-
-    fn options(&self) -> Options {
-        Options {
-            max_attempts: self.max_attempts,
-            max_tokens: self.max_tokens,
-            sampling: self.sampling,
-            context: self.context.clone(),
-        }
     }
 }
 

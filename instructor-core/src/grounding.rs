@@ -21,7 +21,7 @@ use crate::grammar::{
     push_json_str, push_lit, External, Grammar, Kind, Name, Text, BODY_CAP, SPACE,
 };
 use crate::validate::Validator;
-use crate::{verbatim, Error, Llm, Message, ResponseModel, Role};
+use crate::{verbatim, Error, Message, ResponseModel, Role};
 
 /// The schema key the derive marks a choices field with; the extraction replaces it by `enum`.
 const CHOICES_MARK: &str = "x-instructor-choices";
@@ -34,7 +34,7 @@ pub(crate) struct Sets {
     choices: BTreeMap<String, Vec<String>>,
 }
 
-impl<L: Llm + ?Sized> Extractor<'_, L> {
+impl<L: ?Sized> Extractor<'_, L> {
     /// Gives the choice set `name`: a field marked `#[instructor(choices = "name")]` can only take
     /// one of `values` (the grammar allows nothing else, and validation checks it again).
     ///

@@ -14,31 +14,118 @@ use crate::session::Session;
 use crate::validate::FieldError;
 use crate::ResponseModel;
 
-/// The items of a generated list, each as soon as it is complete (an [`Iterator`]).
-///
-/// Created by [`Extractor::extract_iter`](crate::Extractor::extract_iter); an item that fails
-/// to parse or validate is yielded as [`Error::InvalidItem`] and the stream goes on.
-pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
-    session: Session<'l, L>,
-    stream: Option<Box<dyn TokenStream + 'l>>,
+/// A list's text as it arrives, split into items (shared by the blocking [`ItemStream`] and
+/// the asynchronous one): what is pending, what was yielded, and the parse and check of each.
+pub(crate) struct Items {
     splitter: ItemSplitter,
     /// Items the splitter has produced so far (yielded or pending).
     split: usize,
     index: usize,
     pending: VecDeque<String>,
+}
+
+impl Items {
+    pub(crate) fn new() -> Self {
+        Self {
+            splitter: ItemSplitter::new(),
+            split: 0,
+            index: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The next complete item, parsed and checked (an invalid one is [`Error::InvalidItem`]).
+    pub(crate) fn pop<T: ResponseModel>(&mut self, session: &Session) -> Option<Result<T, Error>> {
+        let raw = self.pending.pop_front()?;
+        let index = self.index;
+        self.index += 1;
+        Some(
+            session
+                .check::<T>(&raw)
+                .map_err(|errors| Error::InvalidItem { index, raw, errors }),
+        )
+    }
+
+    /// Whether the list has closed (nothing more to ask the backend for).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.splitter.is_complete()
+    }
+
+    /// The list's text so far.
+    pub(crate) fn text(&self) -> &str {
+        self.splitter.text()
+    }
+
+    /// Splits one more chunk; items it completed become pending. An error means the text is
+    /// not JSON (only a backend that ignores the grammar gets there): nothing after the break
+    /// can be split, so the list ends with it.
+    pub(crate) fn push(&mut self, chunk: Chunk) -> Result<(), Error> {
+        let pushed = match chunk {
+            Chunk::Text(text) => self.splitter.push(&text),
+            Chunk::Rewind(n) => {
+                // A cut loop: split the kept text again. Backends never take back text that
+                // completed an item, so the items produced before come out again and are
+                // skipped.
+                let mut kept = self.splitter.text().to_owned();
+                Chunk::Rewind(n).apply_to(&mut kept);
+                self.splitter = ItemSplitter::new();
+                self.splitter.push(&kept).map(|mut items| {
+                    let seen = self.split.min(items.len());
+                    self.split = seen;
+                    items.drain(..seen);
+                    items
+                })
+            }
+        };
+        match pushed {
+            Ok(items) => {
+                self.split += items.len();
+                self.pending.extend(items);
+                Ok(())
+            }
+            Err(e) => Err(Error::InvalidItem {
+                index: self.index,
+                raw: self.splitter.text().to_owned(),
+                errors: vec![FieldError::new(
+                    "",
+                    format!("the list is not valid JSON: {e}"),
+                )],
+            }),
+        }
+    }
+
+    /// The error of a list the backend ended at `max_tokens` before it closed, if it did.
+    pub(crate) fn cut_short(&self, session: &mut Session, finish: FinishReason) -> Option<Error> {
+        (finish == FinishReason::Length && !self.is_complete())
+            .then(|| session.truncated(self.text().to_owned()))
+    }
+
+    /// Forgets the items not yet yielded (the list ended with an error).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
+/// The items of a generated list, each as soon as it is complete (an [`Iterator`]).
+///
+/// Created by [`Extractor::extract_iter`](crate::Extractor::extract_iter); an item that fails
+/// to parse or validate is yielded as [`Error::InvalidItem`] and the stream goes on.
+pub struct ItemStream<'l, T: ResponseModel, L: Llm + ?Sized> {
+    llm: &'l L,
+    session: Session,
+    stream: Option<Box<dyn TokenStream + 'l>>,
+    items: Items,
     done: bool,
     _t: std::marker::PhantomData<T>,
 }
 
 impl<'l, T: ResponseModel, L: Llm + ?Sized> ItemStream<'l, T, L> {
-    pub(crate) fn new(session: Session<'l, L>) -> Self {
+    pub(crate) fn new(llm: &'l L, session: Session) -> Self {
         Self {
+            llm,
             session,
             stream: None,
-            splitter: ItemSplitter::new(),
-            split: 0,
-            index: 0,
-            pending: VecDeque::new(),
+            items: Items::new(),
             done: false,
             _t: std::marker::PhantomData,
         }
@@ -62,20 +149,12 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> ItemStream<'l, T, L> {
     /// once the stream has returned `None`; `failed_attempts` stays empty (lists are not
     /// re-asked).
     pub fn report(&mut self) -> Report {
-        let raw = self.splitter.text().to_owned();
+        let raw = self.items.text().to_owned();
         let mut report = self.session.report(raw);
         if let Some(stream) = &self.stream {
             report.loops_cut = stream.loops_cut().to_vec();
         }
         report
-    }
-
-    fn item(&mut self, raw: String) -> Result<T, Error> {
-        let index = self.index;
-        self.index += 1;
-        self.session
-            .check::<T>(&raw)
-            .map_err(|errors| Error::InvalidItem { index, raw, errors })
     }
 
     fn end(&mut self) -> FinishReason {
@@ -88,65 +167,31 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> ItemStream<'l, T, L> {
 
     fn step(&mut self) -> Result<Option<T>, Error> {
         loop {
-            if let Some(raw) = self.pending.pop_front() {
-                return self.item(raw).map(Some);
+            if let Some(item) = self.items.pop::<T>(&self.session) {
+                return item.map(Some);
             }
             if self.done {
                 return Ok(None);
             }
-            if self.stream.is_none() {
-                self.stream = Some(self.session.start()?);
-            }
             let Some(stream) = self.stream.as_mut() else {
+                self.stream = Some(self.session.start(self.llm)?);
                 continue;
             };
-            let chunk = if self.splitter.is_complete() {
+            let chunk = if self.items.is_complete() {
                 None
             } else {
                 stream.next_chunk()
             };
             let Some(chunk) = chunk else {
                 let finish = self.end();
-                if finish == FinishReason::Length && !self.splitter.is_complete() {
-                    return Err(self.session.truncated(self.splitter.text().to_owned()));
+                if let Some(e) = self.items.cut_short(&mut self.session, finish) {
+                    return Err(e);
                 }
                 continue;
             };
-            let pushed = match chunk? {
-                Chunk::Text(text) => self.splitter.push(&text),
-                Chunk::Rewind(n) => {
-                    // A cut loop: split the kept text again. Backends never take back text that
-                    // completed an item, so the items produced before come out again and are
-                    // skipped.
-                    let mut kept = self.splitter.text().to_owned();
-                    Chunk::Rewind(n).apply_to(&mut kept);
-                    self.splitter = ItemSplitter::new();
-                    self.splitter.push(&kept).map(|mut items| {
-                        let seen = self.split.min(items.len());
-                        self.split = seen;
-                        items.drain(..seen);
-                        items
-                    })
-                }
-            };
-            match pushed {
-                Ok(items) => {
-                    self.split += items.len();
-                    self.pending.extend(items)
-                }
-                Err(e) => {
-                    // Only a backend that ignores the grammar gets here; nothing after the
-                    // break can be split into items.
-                    self.end();
-                    return Err(Error::InvalidItem {
-                        index: self.index,
-                        raw: self.splitter.text().to_owned(),
-                        errors: vec![FieldError::new(
-                            "",
-                            format!("the list is not valid JSON: {e}"),
-                        )],
-                    });
-                }
+            if let Err(e) = self.items.push(chunk?) {
+                self.end();
+                return Err(e);
             }
         }
     }
@@ -163,7 +208,7 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ItemStream<'_, T, L> {
             Err(e @ Error::InvalidItem { .. }) => Some(Err(e)),
             Err(e) => {
                 self.done = true;
-                self.pending.clear();
+                self.items.clear();
                 Some(Err(e))
             }
         }

@@ -10,7 +10,14 @@
 //! a fixed-capacity buffer of rules that the impls of nested types are merged into, with rule
 //! names derived from the types (`vec-u8`, `UserDetail-3fa2c1`) so nested user types compose
 //! without clashes and each rule is defined once; [`ResponseModel::GBNF`] is the finished text.
+//!
+//! # Features
+//!
+//! `async`: [`AsyncLlm`] and the awaited entry points (`extract_async`, streams of partial
+//! values and of list items, `extract_many_async`), runtime-agnostic (`futures-core` only).
 
+#[cfg(feature = "async")]
+mod asynch;
 mod batch;
 mod builtins;
 mod error;
@@ -31,6 +38,11 @@ mod session;
 mod validate;
 mod verbatim;
 
+#[cfg(feature = "async")]
+pub use asynch::{
+    AsyncBatch, AsyncExtractMany, AsyncExtractManyReports, AsyncItemStream, AsyncLlm,
+    AsyncPartialStream, AsyncTokenStream, BoxFuture, Streams,
+};
 pub use batch::{Batch, BatchEvent, Ended, OneAtATime};
 pub use error::Error;
 pub use extractor::Extractor;
@@ -38,8 +50,8 @@ pub use grounding::Grounding;
 pub use input::Prompt;
 pub use item_stream::{ItemEvent, ItemReports, ItemStream};
 pub use llm::{
-    BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message, Request,
-    Role, Sampling, TokenStream, Usage,
+    BoxError, Chunk, Completion, FinishReason, Llm, LlmError, LoopCut, LoopKind, Message,
+    OwnedRequest, Request, Role, Sampling, TokenStream, Usage,
 };
 pub use many::{BatchTotals, ExtractMany, ExtractManyReports};
 pub use model::{json_schema, ResponseModel};

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::batch::{Batch, BatchEvent, Ended};
+use crate::batch::{Batch, BatchEvent, Ended, Slots};
 use crate::error::Error;
 use crate::extractor::Extractor;
 use crate::input::Prompt;
@@ -59,28 +59,43 @@ fn per_second(count: f64, elapsed: Duration) -> f64 {
 }
 
 /// One document's extraction in a slot.
-struct Document<'l, T: ResponseModel, L: Llm + ?Sized> {
+struct Document<T: ResponseModel> {
     index: usize,
-    session: Session<'l, L>,
+    session: Session,
     partial: PartialValue<T>,
+    /// The value closed and the sequence was cancelled; its end is still to come (a backend
+    /// whose [`Slots::cancel`] answers later). Chunks that arrive meanwhile are dropped.
+    stopping: bool,
 }
 
-/// The run behind both iterators.
-struct Run<'l, T: ResponseModel, L: Llm + ?Sized> {
+/// What [`Run::next_ready`] found.
+pub(crate) enum Next<T> {
+    /// A finished document.
+    Ready(usize, Result<Extraction<T>, Error>),
+    /// The caller must step the batch and pass the events to [`Run::handle_all`].
+    Step,
+    /// Every document has been yielded.
+    End,
+}
+
+/// The run behind the iterators and streams of many documents, over a batch `B` (a blocking
+/// [`Batch`] or an asynchronous one): keeps the slots filled and routes events to documents.
+/// Stepping the batch is the caller's, so the same run serves both.
+pub(crate) struct Run<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> {
     extractor: Extractor<'l, L>,
     pending: VecDeque<(usize, Prompt)>,
-    /// Created on the first `next`, so building the iterator costs nothing.
-    batch: Option<Box<dyn Batch + 'l>>,
+    /// Installed by the caller on the first `next`, so building the iterator costs nothing.
+    batch: Option<Box<B>>,
     /// The batch could not be created: every document fails with this message.
     broken: Option<String>,
-    slots: Vec<Option<Document<'l, T, L>>>,
+    slots: Vec<Option<Document<T>>>,
     ready: VecDeque<(usize, Result<Extraction<T>, Error>)>,
     totals: BatchTotals,
     started: Option<Instant>,
 }
 
-impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
-    fn new(extractor: Extractor<'l, L>, prompts: Vec<Prompt>) -> Self {
+impl<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> Run<'l, T, L, B> {
+    pub(crate) fn new(extractor: Extractor<'l, L>, prompts: Vec<Prompt>) -> Self {
         Self {
             extractor,
             pending: prompts.into_iter().enumerate().collect(),
@@ -93,65 +108,97 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
         }
     }
 
-    fn next(&mut self) -> Option<(usize, Result<Extraction<T>, Error>)> {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        let item = self.advance();
-        if let Some((_, result)) = &item {
-            self.totals.documents += 1;
-            if result.is_err() {
-                self.totals.failed += 1;
-            }
-            self.totals.elapsed = started.elapsed();
-        }
-        item
+    pub(crate) fn extractor(&self) -> &Extractor<'l, L> {
+        &self.extractor
     }
 
+    pub(crate) fn totals(&self) -> BatchTotals {
+        self.totals
+    }
+
+    /// Whether the caller must create the batch and [`install`](Self::install) it first.
+    pub(crate) fn needs_batch(&self) -> bool {
+        self.batch.is_none() && self.broken.is_none()
+    }
+
+    /// Takes the backend's batch, or the error that kept it from being made (then every
+    /// document fails with it).
+    pub(crate) fn install(&mut self, batch: Result<Box<B>, LlmError>) {
+        match batch {
+            Ok(batch) => {
+                let slots = batch
+                    .capacity()
+                    .clamp(1, self.extractor.parallel_sequences());
+                self.slots = (0..slots).map(|_| None).collect();
+                self.batch = Some(batch);
+            }
+            Err(e) => self.broken = Some(format!("could not start the batch: {e}")),
+        }
+    }
+
+    /// The batch, for the caller to step.
+    pub(crate) fn batch_mut(&mut self) -> Option<&mut B> {
+        self.batch.as_deref_mut()
+    }
+
+    /// The next finished document, or what the caller must do first.
+    pub(crate) fn next_ready(&mut self) -> Next<T> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let Some((index, result)) = self.advance() else {
+            return if self.needs_batch() || self.is_live() {
+                Next::Step
+            } else {
+                Next::End
+            };
+        };
+        self.totals.documents += 1;
+        if result.is_err() {
+            self.totals.failed += 1;
+        }
+        self.totals.elapsed = started.elapsed();
+        Next::Ready(index, result)
+    }
+
+    /// A finished document, or `None` when the batch must be stepped (or created) or the run is
+    /// over (`needs_batch` and the live slots tell which).
     fn advance(&mut self) -> Option<(usize, Result<Extraction<T>, Error>)> {
+        if let Some(done) = self.ready.pop_front() {
+            return Some(done);
+        }
+        if let Some(message) = &self.broken {
+            let (index, _) = self.pending.pop_front()?;
+            let error = LlmError::backend(message.clone());
+            return Some((index, Err(error.into())));
+        }
+        if self.batch.is_none() {
+            return None;
+        }
         loop {
+            self.fill();
             if let Some(done) = self.ready.pop_front() {
                 return Some(done);
             }
-            if let Some(message) = &self.broken {
-                let (index, _) = self.pending.pop_front()?;
-                let error = LlmError::backend(message.clone());
-                return Some((index, Err(error.into())));
-            }
-            if self.batch.is_none() {
-                match self
-                    .extractor
-                    .llm()
-                    .batch(self.extractor.parallel_sequences())
-                {
-                    Ok(batch) => {
-                        let slots = batch
-                            .capacity()
-                            .clamp(1, self.extractor.parallel_sequences());
-                        self.slots = (0..slots).map(|_| None).collect();
-                        self.batch = Some(batch);
-                    }
-                    Err(e) => {
-                        self.broken = Some(format!("could not start the batch: {e}"));
-                        continue;
-                    }
-                }
-            }
-            self.fill();
             let in_flight = self.slots.iter().filter(|s| s.is_some()).count();
             self.totals.peak_in_flight = self.totals.peak_in_flight.max(in_flight);
-            if in_flight == 0 {
-                if self.ready.is_empty() && self.pending.is_empty() {
-                    return None;
-                }
-                continue;
+            if in_flight > 0 || self.pending.is_empty() {
+                return None;
             }
-            let events = self.batch.as_mut().map(|b| b.step()).unwrap_or_default();
-            if events.is_empty() {
-                // A backend that reports nothing for live sequences would spin forever.
-                self.fail_live("the batch stopped advancing its sequences");
-            }
-            for event in events {
-                self.handle(event);
-            }
+        }
+    }
+
+    /// Whether a live sequence is waiting for the batch to be stepped.
+    pub(crate) fn is_live(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
+    }
+
+    /// Routes one step's events to their documents.
+    pub(crate) fn handle_all(&mut self, events: Vec<BatchEvent>) {
+        if events.is_empty() && self.is_live() {
+            // A backend that reports nothing for live sequences would spin forever.
+            self.fail_live("the batch stopped advancing its sequences");
+        }
+        for event in events {
+            self.handle(event);
         }
     }
 
@@ -169,13 +216,14 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
                 index,
                 session,
                 partial: PartialValue::new(),
+                stopping: false,
             };
             self.start(seq, document);
         }
     }
 
     /// Submits the document's next attempt into slot `seq`.
-    fn start(&mut self, seq: usize, mut document: Document<'l, T, L>) {
+    fn start(&mut self, seq: usize, mut document: Document<T>) {
         let Some(batch) = self.batch.as_mut() else {
             return;
         };
@@ -186,6 +234,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
         match submitted {
             Ok(()) => {
                 document.partial = PartialValue::new();
+                document.stopping = false;
                 self.slots[seq] = Some(document);
             }
             Err(e) => self.ready.push_back((document.index, Err(e))),
@@ -199,17 +248,21 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
                 let Some(document) = self.slots.get_mut(seq).and_then(Option::as_mut) else {
                     return;
                 };
+                if document.stopping {
+                    return;
+                }
                 feed(&mut document.partial, chunk);
                 if stop && document.partial.is_complete() {
                     // The value is closed: the grammar allows nothing but the end.
+                    document.stopping = true;
                     let ended = self.batch.as_mut().and_then(|b| b.cancel(seq));
                     if let Some(ended) = ended {
-                        self.conclude(seq, ended, true);
+                        self.conclude(seq, ended);
                     }
                 }
             }
             BatchEvent::Ended { seq, result } => match result {
-                Ok(ended) => self.conclude(seq, ended, false),
+                Ok(ended) => self.conclude(seq, ended),
                 Err(e) => {
                     if let Some(document) = self.slots.get_mut(seq).and_then(Option::take) {
                         self.ready.push_back((document.index, Err(e.into())));
@@ -220,7 +273,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
     }
 
     /// Judges the ended attempt in slot `seq`: a result, or the re-ask submitted again.
-    fn conclude(&mut self, seq: usize, ended: Ended, stopped_early: bool) {
+    fn conclude(&mut self, seq: usize, ended: Ended) {
         let Some(mut document) = self.slots.get_mut(seq).and_then(Option::take) else {
             return;
         };
@@ -228,6 +281,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
         document.session.book(&ended.usage, &ended.loops_cut);
         let raw = document.partial.text().to_owned();
         let complete = document.partial.is_complete();
+        let stopped_early = document.stopping;
         match document
             .session
             .conclude::<T>(raw, ended.finish, stopped_early, complete)
@@ -251,12 +305,34 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> Run<'l, T, L> {
     }
 }
 
+/// Drives a run over a blocking [`Batch`] to its next finished document.
+fn next_blocking<'l, T: ResponseModel, L: Llm + ?Sized>(
+    run: &mut Run<'l, T, L, dyn Batch + 'l>,
+) -> Option<(usize, Result<Extraction<T>, Error>)> {
+    loop {
+        match run.next_ready() {
+            Next::Ready(index, result) => return Some((index, result)),
+            Next::End => return None,
+            Next::Step => {
+                if run.needs_batch() {
+                    let extractor = run.extractor();
+                    let batch = extractor.llm().batch(extractor.parallel_sequences());
+                    run.install(batch);
+                    continue;
+                }
+                let events = run.batch_mut().map(|b| b.step()).unwrap_or_default();
+                run.handle_all(events);
+            }
+        }
+    }
+}
+
 /// The values of many extractions, each with its input's index, as each finishes (an
 /// [`Iterator`]).
 ///
 /// Created by [`Extractor::extract_many`]; [`ExtractMany::totals`] tells what the run did so far.
 pub struct ExtractMany<'l, T: ResponseModel, L: Llm + ?Sized> {
-    run: Run<'l, T, L>,
+    run: Run<'l, T, L, dyn Batch + 'l>,
 }
 
 impl<'l, T: ResponseModel, L: Llm + ?Sized> ExtractMany<'l, T, L> {
@@ -268,7 +344,7 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> ExtractMany<'l, T, L> {
 
     /// Counts, cost and speed of the documents finished so far.
     pub fn totals(&self) -> BatchTotals {
-        self.run.totals
+        self.run.totals()
     }
 
     /// The same run, yielding each document's report with its value.
@@ -281,7 +357,7 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ExtractMany<'_, T, L> {
     type Item = (usize, Result<T, Error>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (index, result) = self.run.next()?;
+        let (index, result) = next_blocking(&mut self.run)?;
         Some((index, result.map(Extraction::into_value)))
     }
 }
@@ -291,13 +367,13 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ExtractMany<'_, T, L> {
 /// Created by [`Extractor::extract_many_with_report`]; [`ExtractManyReports::totals`] gives the
 /// batch's totals once the iterator is done.
 pub struct ExtractManyReports<'l, T: ResponseModel, L: Llm + ?Sized> {
-    run: Run<'l, T, L>,
+    run: Run<'l, T, L, dyn Batch + 'l>,
 }
 
 impl<T: ResponseModel, L: Llm + ?Sized> ExtractManyReports<'_, T, L> {
     /// Counts, cost and speed of the documents finished so far.
     pub fn totals(&self) -> BatchTotals {
-        self.run.totals
+        self.run.totals()
     }
 }
 
@@ -305,7 +381,7 @@ impl<T: ResponseModel, L: Llm + ?Sized> Iterator for ExtractManyReports<'_, T, L
     type Item = (usize, Result<Extraction<T>, Error>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.run.next()
+        next_blocking(&mut self.run)
     }
 }
 

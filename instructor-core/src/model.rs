@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use crate::grammar::{Grammar, Text, CAP};
 use crate::partial::{Event, Seg};
 use crate::validate::Validator;
+#[cfg(feature = "async")]
+use crate::{AsyncItemStream, AsyncLlm, AsyncPartialStream};
 use crate::{Error, Llm};
 use crate::{Extractor, ItemStream, PartialStream, Prompt};
 
@@ -103,6 +105,53 @@ pub trait ResponseModel: DeserializeOwned + Sized + 'static {
         prompt: impl Into<Prompt>,
     ) -> ItemStream<'l, Self, L> {
         Extractor::new(llm).extract_iter(prompt)
+    }
+
+    /// Extracts a validated value from a prompt or a conversation with default options,
+    /// awaited (feature `async`; see [`Extractor::extract_async`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(llm: &impl instructor_core::AsyncLlm) -> Result<(), instructor_core::Error> {
+    /// use instructor_core::ResponseModel;
+    ///
+    /// #[derive(Debug, serde::Deserialize, ResponseModel)]
+    /// struct UserDetail { name: String, age: u8 }
+    ///
+    /// let user = UserDetail::extract_async(llm, "Jason is 30").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    fn extract_async<L: AsyncLlm + ?Sized>(
+        llm: &L,
+        prompt: impl Into<Prompt>,
+    ) -> impl std::future::Future<Output = Result<Self, Error>> + Send
+    where
+        Self: Send,
+        Self::Partial: Send,
+    {
+        let prompt = prompt.into();
+        let extractor = Extractor::new(llm);
+        async move { extractor.extract_async(prompt).await }
+    }
+
+    /// Streams partial values of this type from `prompt`, then the validated value (feature
+    /// `async`; see [`Extractor::extract_stream_async`]).
+    #[cfg(feature = "async")]
+    fn extract_stream_async<'l, L: AsyncLlm + ?Sized>(
+        llm: &'l L,
+        prompt: impl Into<Prompt>,
+    ) -> AsyncPartialStream<'l, Self, L> {
+        Extractor::new(llm).extract_stream_async(prompt)
+    }
+
+    /// Streams a list of values of this type from `prompt`, each item as soon as it is
+    /// complete (feature `async`; see [`Extractor::extract_iter_async`]).
+    #[cfg(feature = "async")]
+    fn extract_iter_async<'l, L: AsyncLlm + ?Sized>(
+        llm: &'l L,
+        prompt: impl Into<Prompt>,
+    ) -> AsyncItemStream<'l, Self, L> {
+        Extractor::new(llm).extract_iter_async(prompt)
     }
 }
 

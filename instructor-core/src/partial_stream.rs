@@ -3,7 +3,7 @@
 //! attempts, requests and report are the session's (`session.rs`).
 
 use crate::error::Error;
-use crate::llm::{Chunk, Llm, TokenStream};
+use crate::llm::{Chunk, FinishReason, Llm, TokenStream};
 use crate::partial::PartialValue;
 use crate::report::{Attempt, Extraction};
 use crate::session::{Concluded, Session};
@@ -33,31 +33,80 @@ pub enum StreamRef<'s, T: ResponseModel> {
 
 struct Running<'l, T: ResponseModel> {
     stream: Box<dyn TokenStream + 'l>,
-    partial: PartialValue<T>,
+    progress: Progress<T>,
+}
+
+/// One attempt's output as it arrives, and the decisions every way of streaming a value makes
+/// about it (the blocking [`PartialStream`] and the asynchronous one share them).
+pub(crate) struct Progress<T: ResponseModel> {
+    pub(crate) partial: PartialValue<T>,
     /// Set when the JSON value closed and generation was stopped early.
     stopped_early: bool,
+}
+
+impl<T: ResponseModel> Progress<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            partial: PartialValue::new(),
+            stopped_early: false,
+        }
+    }
+
+    /// Whether to ask the backend for another chunk. Once the value has closed the grammar
+    /// allows nothing but the end, so with `stop_when_complete` that decode is skipped.
+    pub(crate) fn wants_more(&mut self, stop_when_complete: bool) -> bool {
+        if stop_when_complete && self.partial.is_complete() {
+            self.stopped_early = true;
+            return false;
+        }
+        true
+    }
+
+    /// Applies one chunk; true when it brought a new snapshot to show.
+    pub(crate) fn accept(&mut self, chunk: Chunk) -> bool {
+        let before = self.partial.events();
+        feed(&mut self.partial, chunk);
+        self.partial.events() != before && self.partial.get().is_some()
+    }
+
+    /// Judges the ended attempt (see [`Session::conclude`]): the value, or a queued retry.
+    pub(crate) fn conclude(
+        self,
+        session: &mut Session,
+        finish: FinishReason,
+    ) -> Result<Step<T>, Error> {
+        let raw = self.partial.text().to_owned();
+        let complete = self.partial.is_complete();
+        match session.conclude::<T>(raw, finish, self.stopped_early, complete)? {
+            Concluded::Done(done) => Ok(Step::Done(done)),
+            Concluded::Retry(attempt) => Ok(Step::Retry(attempt)),
+        }
+    }
 }
 
 /// Partial values as they are generated, then the validated value (an [`Iterator`]).
 ///
 /// Created by [`Extractor::extract_stream`](crate::Extractor::extract_stream).
 pub struct PartialStream<'l, T: ResponseModel, L: Llm + ?Sized> {
-    session: Session<'l, L>,
+    llm: &'l L,
+    session: Session,
     stop_when_complete: bool,
     current: Option<Running<'l, T>>,
     finished: bool,
 }
 
-/// What [`PartialStream::step`] produced: a new snapshot (read in place) or an owned event.
-enum Step<T: ResponseModel> {
+/// What one step of a value's stream produced: a new snapshot (read in place) or an owned
+/// event.
+pub(crate) enum Step<T: ResponseModel> {
     Partial,
     Retry(Attempt),
     Done(Box<Extraction<T>>),
 }
 
 impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
-    pub(crate) fn new(session: Session<'l, L>, stop_when_complete: bool) -> Self {
+    pub(crate) fn new(llm: &'l L, session: Session, stop_when_complete: bool) -> Self {
         Self {
+            llm,
             session,
             stop_when_complete,
             current: None,
@@ -76,53 +125,24 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         Err(self.session.exhausted())
     }
 
-    fn start_attempt(&mut self) -> Result<(), Error> {
-        let stream = self.session.start()?;
-        self.current = Some(Running {
-            stream,
-            partial: PartialValue::new(),
-            stopped_early: false,
-        });
-        Ok(())
-    }
-
-    /// Parses and validates the finished attempt: the value, or a queued retry.
-    fn finish_attempt(&mut self, run: Running<'l, T>) -> Result<Step<T>, Error> {
-        let finish = self.session.end(run.stream.as_ref());
-        // The generation ends here, before the next attempt starts: a backend that keeps the
-        // answer for the retry's prompt (llama's KV cache) does so when its stream is dropped.
-        drop(run.stream);
-        let raw = run.partial.text().to_owned();
-        let complete = run.partial.is_complete();
-        match self
-            .session
-            .conclude::<T>(raw, finish, run.stopped_early, complete)?
-        {
-            Concluded::Done(done) => Ok(Step::Done(done)),
-            Concluded::Retry(attempt) => Ok(Step::Retry(attempt)),
-        }
-    }
-
     fn step(&mut self) -> Result<Option<Step<T>>, Error> {
         loop {
-            if self.current.is_none() {
-                self.start_attempt()?;
-            }
             let Some(run) = self.current.as_mut() else {
+                let stream = self.session.start(self.llm)?;
+                self.current = Some(Running {
+                    stream,
+                    progress: Progress::new(),
+                });
                 continue;
             };
-            let chunk = if self.stop_when_complete && run.partial.is_complete() {
-                // The value is closed: the grammar allows nothing but the end, so skip that decode.
-                run.stopped_early = true;
-                None
-            } else {
+            let chunk = if run.progress.wants_more(self.stop_when_complete) {
                 run.stream.next_chunk()
+            } else {
+                None
             };
             match chunk {
                 Some(chunk) => {
-                    let before = run.partial.events();
-                    feed(&mut run.partial, chunk?);
-                    if run.partial.events() != before && run.partial.get().is_some() {
+                    if run.progress.accept(chunk?) {
                         return Ok(Some(Step::Partial));
                     }
                 }
@@ -130,7 +150,12 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
                     let Some(run) = self.current.take() else {
                         continue;
                     };
-                    return self.finish_attempt(run).map(Some);
+                    let finish = self.session.end(run.stream.as_ref());
+                    // The generation ends here, before the next attempt starts: a backend that
+                    // keeps the answer for the retry's prompt (llama's KV cache) does so when
+                    // its stream is dropped.
+                    drop(run.stream);
+                    return run.progress.conclude(&mut self.session, finish).map(Some);
                 }
             }
         }
@@ -156,7 +181,10 @@ impl<'l, T: ResponseModel, L: Llm + ?Sized> PartialStream<'l, T, L> {
         }
         match self.step() {
             Ok(Some(Step::Partial)) => {
-                let snapshot = self.current.as_ref().and_then(|run| run.partial.get())?;
+                let snapshot = self
+                    .current
+                    .as_ref()
+                    .and_then(|run| run.progress.partial.get())?;
                 Some(Ok(StreamRef::Partial(snapshot)))
             }
             Ok(Some(Step::Retry(a))) => Some(Ok(StreamRef::Retry(a))),

@@ -26,8 +26,7 @@ pub(crate) enum Concluded<T> {
 }
 
 /// One extraction's state between attempts.
-pub(crate) struct Session<'l, L: Llm + ?Sized> {
-    llm: &'l L,
+pub(crate) struct Session {
     conversation: Vec<Message>,
     gbnf: Cow<'static, str>,
     schema: serde_json::Value,
@@ -53,16 +52,14 @@ pub(crate) struct Options {
     pub(crate) context: Option<Arc<dyn Any + Send + Sync>>,
 }
 
-impl<'l, L: Llm + ?Sized> Session<'l, L> {
+impl Session {
     /// A session whose answer is an `A` (`Vec<T>` for a streamed list).
     pub(crate) fn new<A: ResponseModel>(
-        llm: &'l L,
         conversation: Vec<Message>,
         prepared: Prepared,
         options: Options,
     ) -> Self {
         Self {
-            llm,
             conversation,
             gbnf: prepared.gbnf,
             schema: prepared.schema,
@@ -80,15 +77,17 @@ impl<'l, L: Llm + ?Sized> Session<'l, L> {
         }
     }
 
-    /// Sends the conversation so far under the answer's grammar: the next attempt.
-    pub(crate) fn start(&mut self) -> Result<Box<dyn TokenStream + 'l>, Error> {
-        let llm = self.llm;
+    /// Sends the conversation so far under the answer's grammar to `llm`: the next attempt.
+    pub(crate) fn start<'l, L: Llm + ?Sized>(
+        &mut self,
+        llm: &'l L,
+    ) -> Result<Box<dyn TokenStream + 'l>, Error> {
         let request = self.request()?;
         Ok(llm.generate(&request)?)
     }
 
     /// The request of the next attempt (counted as started), for a caller that sends it itself
-    /// (a batch, `many.rs`).
+    /// (a batch, `many.rs`, or an asynchronous backend).
     pub(crate) fn request(&mut self) -> Result<Request<'_>, Error> {
         if let Some(e) = self.grounding_error.take() {
             self.attempts_left = 0;

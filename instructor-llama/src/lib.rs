@@ -44,10 +44,18 @@
 //! - `openmp` (default): ggml's OpenMP thread pool.
 //! - `cuda`: build llama.cpp with CUDA; layers go to the GPU by default
 //!   ([`LlamaBuilder::n_gpu_layers`]).
+//! - `async`: [`Llama`] implements [`instructor_core::AsyncLlm`]: each generation decodes on a
+//!   thread of its own and hands its chunks to the awaiting task (`async_llm.rs`), and
+//!   `extract_many_async` drives one batch context on a thread (`async_batch.rs`). Any executor
+//!   can await them; none of its threads blocks on a decode.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod answer;
+#[cfg(feature = "async")]
+mod async_batch;
+#[cfg(feature = "async")]
+mod async_llm;
 mod backend;
 mod batch;
 mod catalog;

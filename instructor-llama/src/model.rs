@@ -69,7 +69,16 @@ pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// println!("{} ({:.0} tokens/s)", answer.text, answer.usage.tokens_per_second());
 /// # Ok::<(), instructor_core::LlmError>(())
 /// ```
+///
+/// A `Llama` is a handle: clones are cheap and share the model, the context pool and the
+/// remembered answers, so one loaded model can be handed to threads and async tasks.
+#[derive(Clone)]
 pub struct Llama {
+    shared: std::sync::Arc<Shared>,
+}
+
+/// What every clone of a [`Llama`] shares.
+struct Shared {
     pool: ContextPool,
     answers: AnswerMemory,
     template: ResolvedTemplate,
@@ -84,15 +93,15 @@ pub struct Llama {
 
 impl std::fmt::Debug for Llama {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.pool.settings();
+        let s = self.shared.pool.settings();
         f.debug_struct("Llama")
-            .field("path", &self.path)
+            .field("path", &self.shared.path)
             .field("n_ctx", &s.n_ctx)
             .field("threads", &s.threads)
             .field("context_pool_size", &s.pool_size)
             .field("kv_cache_reuse", &s.reuse)
-            .field("repetition_guard", &self.repetition_guard)
-            .field("template", &self.template)
+            .field("repetition_guard", &self.shared.repetition_guard)
+            .field("template", &self.shared.template)
             .finish_non_exhaustive()
     }
 }
@@ -177,18 +186,20 @@ impl Llama {
 
     /// The model file this `Llama` was loaded from.
     pub fn model_path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// The context window, in tokens, of every generation.
     pub fn n_ctx(&self) -> u32 {
-        self.pool.settings().n_ctx
+        self.shared.pool.settings().n_ctx
     }
 
     /// The exact prompt text the model sees for `messages` (chat template applied, assistant
     /// turn opened).
     pub fn render_prompt(&self, messages: &[Message]) -> String {
-        self.template.render(self.pool.model(), messages)
+        self.shared
+            .template
+            .render(self.shared.pool.model(), messages)
     }
 
     /// Number of prompt tokens `messages` take (this model's own earlier answers count as the
@@ -198,7 +209,12 @@ impl Llama {
     }
 
     fn tokenize_prompt(&self, messages: &[Message]) -> Vec<LlamaToken> {
-        prompt_tokens(self.pool.model(), &self.template, &self.answers, messages)
+        prompt_tokens(
+            self.shared.pool.model(),
+            &self.shared.template,
+            &self.shared.answers,
+            messages,
+        )
     }
 }
 
@@ -207,7 +223,7 @@ impl Llama {
     /// against the context window, the grammar and sampling set up, the repetition guard armed.
     /// Shared by lone generations and batch sequences.
     pub(crate) fn answer_for(&self, request: &Request<'_>) -> Result<Answer<'_>, LlmError> {
-        let model = self.pool.model();
+        let model = self.shared.pool.model();
         let prompt = self.tokenize_prompt(request.messages);
         let n_ctx = self.n_ctx();
         let needed =
@@ -223,12 +239,12 @@ impl Llama {
             model,
             request.grammar,
             request.sampling,
-            self.constrain_mode,
-            self.seed,
+            self.shared.constrain_mode,
+            self.shared.seed,
         )?;
         let guard = request
             .grammar
-            .filter(|_| self.repetition_guard.is_enabled())
+            .filter(|_| self.shared.repetition_guard.is_enabled())
             .map(|gbnf| {
                 let source = request
                     .messages
@@ -236,9 +252,12 @@ impl Llama {
                     .map(|m| m.content.as_str())
                     .collect::<Vec<_>>()
                     .join("\n");
-                let detector =
-                    Detector::new(self.repetition_guard, request.repeats_allowed, source);
-                Guard::new(detector, gbnf, &self.first_bytes)
+                let detector = Detector::new(
+                    self.shared.repetition_guard,
+                    request.repeats_allowed,
+                    source,
+                );
+                Guard::new(detector, gbnf, &self.shared.first_bytes)
             });
         Ok(Answer::new(
             model,
@@ -250,11 +269,11 @@ impl Llama {
     }
 
     pub(crate) fn pool(&self) -> &ContextPool {
-        &self.pool
+        &self.shared.pool
     }
 
     pub(crate) fn answers(&self) -> &AnswerMemory {
-        &self.answers
+        &self.shared.answers
     }
 
     /// The draft settings, and the schema literals drafts are taken from for `request`.
@@ -264,9 +283,9 @@ impl Llama {
     ) -> (DraftSettings, Option<SchemaLiterals>) {
         let literals = request
             .grammar
-            .filter(|_| self.drafts.schema_drafts)
+            .filter(|_| self.shared.drafts.schema_drafts)
             .map(SchemaLiterals::from_gbnf);
-        (self.drafts, literals)
+        (self.shared.drafts, literals)
     }
 }
 
@@ -277,8 +296,8 @@ impl Llm for Llama {
     ) -> Result<Box<dyn TokenStream + 'a>, LlmError> {
         let out = self.answer_for(request)?;
         let (drafts, literals) = self.drafts_for(request);
-        let lease = self.pool.lease(&out.history)?;
-        let generation = Generation::start(&self.answers, lease, out, drafts, literals)?;
+        let lease = self.shared.pool.lease(&out.history)?;
+        let generation = Generation::start(&self.shared.answers, lease, out, drafts, literals)?;
         Ok(Box::new(generation))
     }
 
@@ -492,7 +511,7 @@ impl LlamaBuilder {
             pool_size: self.pool_size,
             reuse: self.kv_cache_reuse,
         };
-        Ok(Llama {
+        let shared = Shared {
             pool: ContextPool::new(model, settings),
             answers: AnswerMemory::default(),
             template,
@@ -502,6 +521,9 @@ impl LlamaBuilder {
             path,
             repetition_guard: self.repetition_guard,
             first_bytes: std::sync::OnceLock::new(),
+        };
+        Ok(Llama {
+            shared: std::sync::Arc::new(shared),
         })
     }
 }

@@ -56,12 +56,26 @@ impl OpenAi {
                 Err(e) => return Err(e),
             }
         }
-        Err(rejected.unwrap_or_else(|| {
-            LlmError::protocol(format!(
-                "{} rejected every way of sending the request",
-                self.endpoint
-            ))
-        }))
+        Err(rejected.unwrap_or_else(|| self.rejected_everything()))
+    }
+
+    /// The error when no candidate was even tried (never: `None` is always last).
+    pub(crate) fn rejected_everything(&self) -> LlmError {
+        LlmError::protocol(format!(
+            "{} rejected every way of sending the request",
+            self.endpoint
+        ))
+    }
+
+    /// `{base}/models`, where llama.cpp's server says who it is.
+    pub(crate) fn models_url(&self) -> Option<String> {
+        let base = self.request_url.strip_suffix("/chat/completions")?;
+        Some(format!("{base}/models"))
+    }
+
+    /// The time limit of the `GET /models` probe.
+    pub(crate) fn probe_limit(&self) -> Duration {
+        self.limits.request.min(Duration::from_secs(10))
     }
 
     /// Whether `GET /models` says the server is llama.cpp's own `llama-server` (`"owned_by":
@@ -71,14 +85,14 @@ impl OpenAi {
     /// type's own grammar first. One short request; any failure means "no".
     fn is_llama_cpp_server(&self) -> bool {
         const MAX_MODELS_BYTES: u64 = 1 << 20;
-        let Some(base) = self.request_url.strip_suffix("/chat/completions") else {
+        let Some(url) = self.models_url() else {
             return false;
         };
         let mut call = self
             .agent
-            .get(format!("{base}/models"))
+            .get(url)
             .config()
-            .timeout_global(Some(self.limits.request.min(Duration::from_secs(10))))
+            .timeout_global(Some(self.probe_limit()))
             .build();
         if let Some(auth) = &self.authorization {
             call = call.header("authorization", auth.clone());
@@ -99,12 +113,17 @@ impl OpenAi {
         {
             return false;
         }
-        let Ok(models) = serde_json::from_slice::<serde_json::Value>(&body) else {
-            return false;
-        };
-        models["data"].as_array().is_some_and(|data| {
-            data.iter()
-                .any(|m| m["owned_by"].as_str() == Some("llamacpp"))
-        })
+        says_llama_cpp(&body)
     }
+}
+
+/// Whether a `GET /models` body names llama.cpp as the owner of a model.
+pub(crate) fn says_llama_cpp(body: &[u8]) -> bool {
+    let Ok(models) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    models["data"].as_array().is_some_and(|data| {
+        data.iter()
+            .any(|m| m["owned_by"].as_str() == Some("llamacpp"))
+    })
 }

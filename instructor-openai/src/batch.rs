@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use instructor_core::{
-    Batch, BatchEvent, Chunk, Ended, FinishReason, LlmError, Message, Request, Sampling,
-    TokenStream, Usage,
+    Batch, BatchEvent, Chunk, Ended, FinishReason, LlmError, OwnedRequest, Request, TokenStream,
+    Usage,
 };
 
 use crate::client::{OpenAi, Stream};
@@ -55,44 +55,10 @@ enum ThreadEvent {
     Ended(Result<Ended, LlmError>),
 }
 
-/// A request's parts, owned, so that its thread can send it.
-struct Owned {
-    messages: Vec<Message>,
-    grammar: Option<String>,
-    schema: Option<serde_json::Value>,
-    max_tokens: u32,
-    sampling: Sampling,
-}
-
-impl Owned {
-    fn of(request: &Request<'_>) -> Self {
-        Owned {
-            messages: request.messages.to_vec(),
-            grammar: request.grammar.map(str::to_owned),
-            schema: request.json_schema.cloned(),
-            max_tokens: request.max_tokens,
-            sampling: request.sampling,
-        }
-    }
-
-    fn request(&self) -> Request<'_> {
-        let mut r = Request::new(&self.messages)
-            .max_tokens(self.max_tokens)
-            .sampling(self.sampling);
-        if let Some(g) = &self.grammar {
-            r = r.grammar(g);
-        }
-        if let Some(s) = &self.schema {
-            r = r.json_schema(s);
-        }
-        r
-    }
-}
-
 /// How a thread gets its stream: opened already (on the caller's thread), or to open itself.
 enum Start {
     Opened(Box<Stream>),
-    Open(Box<OpenAi>, Owned),
+    Open(Box<OpenAi>, OwnedRequest),
 }
 
 impl<'a> Concurrent<'a> {
@@ -137,7 +103,7 @@ impl Batch for Concurrent<'_> {
         let start = if unsettled {
             Start::Opened(Box::new(self.llm.open(request)?))
         } else {
-            Start::Open(Box::new(self.llm.detached()), Owned::of(request))
+            Start::Open(Box::new(self.llm.detached()), request.to_owned_request())
         };
         self.submitted += 1;
         let id = self.submitted;

@@ -4,7 +4,8 @@
 //! This module owns the connection settings (URL, key, timeouts, retries) and the per-request
 //! glue (body → POST → retries → answer or event stream). The wording of errors is
 //! `error.rs`'s, the policy of retries `retry.rs`'s, the stream's framing `sse.rs`'s,
-//! finding the constraint for `Constraint::Auto` `auto.rs`'s, many requests at once `batch.rs`'s.
+//! finding the constraint for `Constraint::Auto` `auto.rs`'s, many requests at once `batch.rs`'s,
+//! the awaited twin of all this (feature `async`) `async_client.rs`'s.
 
 use std::fmt;
 use std::io::{BufReader, Read};
@@ -20,7 +21,7 @@ use crate::error::{
     before_response, http_status, reading_body, redact_url, server_message, tls_missing, Limits,
 };
 use crate::response::parse_answer;
-use crate::retry::{is_retryable_error, is_retryable_status, wait_before};
+use crate::retry::{is_retryable_error, is_retryable_status, next_wait};
 use crate::sse::SseStream;
 
 /// The base URL when none is given: llama.cpp's `llama-server` on its default port (start
@@ -30,7 +31,7 @@ pub const DEFAULT_BASE_URL: &str = "http://localhost:8080/v1";
 /// The most bytes read of a non-streamed answer: far above any answer an extraction asks for.
 const MAX_ANSWER_BYTES: u64 = 16 << 20;
 /// The most bytes read of an error body; the message is shortened anyway.
-const MAX_ERROR_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_ERROR_BYTES: u64 = 64 << 10;
 /// The longest time limit used: "no limit" in practice, yet adding it to the clock can never
 /// overflow (which would panic inside the HTTP client).
 const MAX_LIMIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -67,6 +68,13 @@ pub struct OpenAi {
     pub(crate) limits: Limits,
     retries: u32,
     stream_usage: bool,
+    /// The async HTTP client (feature `async`), with the same settings as `agent`.
+    #[cfg(feature = "async")]
+    pub(crate) http: reqwest::Client,
+    /// Held while an awaited request searches for [`Constraint::Auto`]'s constraint, so that
+    /// concurrent first requests search once.
+    #[cfg(feature = "async")]
+    pub(crate) probe: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for OpenAi {
@@ -125,6 +133,23 @@ impl OpenAi {
             limits: self.limits,
             retries: self.retries,
             stream_usage: self.stream_usage,
+            #[cfg(feature = "async")]
+            http: self.http.clone(),
+            #[cfg(feature = "async")]
+            probe: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The error when the request timeout ran out between retries.
+    pub(crate) fn timed_out(&self) -> LlmError {
+        LlmError::Timeout {
+            url: self.endpoint.clone(),
+            during: "waiting for an answer from".to_owned(),
+            limit: self.limits.request,
         }
     }
 
@@ -225,22 +250,19 @@ impl OpenAi {
                     (before_response(e, url, self.limits), retryable, None)
                 }
             };
-            if !retryable || retry == self.retries {
-                return Err(error);
-            }
-            let Some(wait) = wait_before(retry, retry_after.as_deref()) else {
+            let wait = next_wait(
+                retry,
+                self.retries,
+                retryable,
+                retry_after.as_deref(),
+                deadline,
+            );
+            let Some(wait) = wait else {
                 return Err(error);
             };
-            if Instant::now() + wait >= deadline {
-                return Err(error);
-            }
             std::thread::sleep(wait);
         }
-        Err(LlmError::Timeout {
-            url: url.to_owned(),
-            during: "waiting for an answer from".to_owned(),
-            limit: self.limits.request,
-        })
+        Err(self.timed_out())
     }
 }
 
@@ -472,6 +494,8 @@ impl OpenAiBuilder {
             .timeout_connect(Some(limits.connect))
             .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
             .build();
+        #[cfg(feature = "async")]
+        let http = async_http(limits)?;
         Ok(OpenAi {
             agent: ureq::Agent::new_with_config(config),
             endpoint: redact_url(&request_url),
@@ -483,8 +507,26 @@ impl OpenAiBuilder {
             limits,
             retries: self.retries,
             stream_usage: self.stream_usage,
+            #[cfg(feature = "async")]
+            http,
+            #[cfg(feature = "async")]
+            probe: tokio::sync::Mutex::new(()),
         })
     }
+}
+
+/// The async HTTP client, set up as the blocking agent is: the connect timeout, no redirects
+/// (a redirected POST would lose its body), our user agent, and no proxy from the environment
+/// (the blocking agent reads none either).
+#[cfg(feature = "async")]
+fn async_http(limits: Limits) -> Result<reqwest::Client, LlmError> {
+    reqwest::Client::builder()
+        .connect_timeout(limits.connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .build()
+        .map_err(|e| LlmError::Config(format!("could not set up the async HTTP client: {e}")))
 }
 
 /// The `Authorization` header for a key, marked sensitive so no log prints it. Errors name the

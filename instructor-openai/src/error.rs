@@ -105,6 +105,51 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
+/// Maps a failure of the async client: before any response (`reading` is `None`), or while
+/// reading `reading` (the status line was already received).
+#[cfg(feature = "async")]
+pub(crate) fn reqwest_failure(
+    err: reqwest::Error,
+    url: &str,
+    limits: Limits,
+    reading: Option<&str>,
+) -> LlmError {
+    if err.is_timeout() {
+        let kind = match reading {
+            Some(_) => ureq::Timeout::RecvBody,
+            None if err.is_connect() => ureq::Timeout::Connect,
+            None => ureq::Timeout::Global,
+        };
+        return timeout(kind, url, limits);
+    }
+    let io = {
+        let mut source = std::error::Error::source(&err);
+        let mut found = None;
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<io::Error>() {
+                found = Some(io_reason(io));
+                break;
+            }
+            source = cause.source();
+        }
+        found
+    };
+    match reading {
+        Some(what) => LlmError::protocol(format!(
+            "the connection to {url} broke while reading {what}: {}",
+            io.unwrap_or_else(|| "the body could not be read".to_owned())
+        ))
+        .caused_by(err),
+        None if err.is_connect() => LlmError::connect(
+            url,
+            io.unwrap_or_else(|| "no connection could be made".to_owned()),
+        )
+        .caused_by(err),
+        None => LlmError::connect(url, io.unwrap_or_else(|| "the request failed".to_owned()))
+            .caused_by(err),
+    }
+}
+
 pub(crate) fn tls_missing(url: &str) -> String {
     format!(
         "{url} needs TLS, but instructor-openai was built without its `rustls` feature; enable \

@@ -6,7 +6,7 @@
 //! never sees a stream: once content has been handed out, nothing is retried.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first backoff; each retry doubles it.
 const BASE_BACKOFF: Duration = Duration::from_millis(250);
@@ -50,6 +50,46 @@ pub(crate) fn wait_before(retry: u32, retry_after: Option<&str>) -> Option<Durat
     // An HTTP-date `Retry-After` (rare from API servers) falls back to the backoff.
     let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
     Some(BASE_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF))
+}
+
+/// Whether to send a failed request again, and after how long: `None` when the failure is not
+/// retryable, the retries (`retries` in all; this was number `retry`, from 0) are used up, the
+/// server asks for too long a wait, or the wait would pass `deadline`.
+pub(crate) fn next_wait(
+    retry: u32,
+    retries: u32,
+    retryable: bool,
+    retry_after: Option<&str>,
+    deadline: Instant,
+) -> Option<Duration> {
+    if !retryable || retry >= retries {
+        return None;
+    }
+    let wait = wait_before(retry, retry_after)?;
+    (Instant::now() + wait < deadline).then_some(wait)
+}
+
+/// [`is_retryable_error`] for the async client: no connection could be made, or it was
+/// dropped before any response.
+#[cfg(feature = "async")]
+pub(crate) fn is_retryable_reqwest(err: &reqwest::Error) -> bool {
+    if err.is_connect() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::response::{finish_reason, ServerUsage};
 
 /// The longest event-stream line accepted: far above any real chunk, low enough that a server
 /// that never sends a newline cannot exhaust memory.
-const MAX_LINE_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_LINE_BYTES: u64 = 4 << 20;
 
 /// What one dispatched event meant.
 enum Event {
@@ -27,12 +27,19 @@ enum Event {
     Done,
 }
 
-/// A streamed chat completion, pulled chunk by chunk.
-pub(crate) struct SseStream<R> {
-    reader: R,
+/// What one line of the body meant.
+pub(crate) enum Pulled {
+    Content(String),
+    /// The stream ended well (`[DONE]`, or the body ended after a `finish_reason`).
+    End,
+    /// Nothing to hand out yet: read on.
+    More,
+}
+
+/// The framing and bookkeeping of one streamed answer, fed line by line: shared by the
+/// blocking reader ([`SseStream`]) and the asynchronous one (`async_sse.rs`).
+pub(crate) struct Framing {
     url: String,
-    limits: Limits,
-    line: Vec<u8>,
     /// `data:` lines of the event being read, joined with newlines.
     data: String,
     has_data: bool,
@@ -45,14 +52,11 @@ pub(crate) struct SseStream<R> {
     done: bool,
 }
 
-impl<R: BufRead> SseStream<R> {
-    /// A stream over a response body whose request was sent at `started`.
-    pub(crate) fn new(reader: R, url: String, limits: Limits, started: Instant) -> Self {
+impl Framing {
+    /// The framing of a response from `url` whose request was sent at `started`.
+    pub(crate) fn new(url: String, started: Instant) -> Self {
         Self {
-            reader,
             url,
-            limits,
-            line: Vec::with_capacity(256),
             data: String::new(),
             has_data: false,
             finish: None,
@@ -65,59 +69,85 @@ impl<R: BufRead> SseStream<R> {
         }
     }
 
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the stream has ended (well or not).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Handles one line of the body: with its newline, or without it when it is the body's
+    /// last; empty at the end of the body.
+    pub(crate) fn line(&mut self, line: &[u8]) -> Result<Pulled, LlmError> {
+        let at_eof = line.last() != Some(&b'\n');
+        if at_eof && line.len() as u64 >= MAX_LINE_BYTES {
+            return Err(LlmError::protocol(format!(
+                "{} sent an event-stream line longer than {MAX_LINE_BYTES} bytes",
+                self.url
+            )));
+        }
+        let event = if line.is_empty() {
+            // A last event without its blank line still counts.
+            self.dispatch()?
+        } else {
+            match self.field(line)? {
+                // The final line had no newline: dispatch what it added.
+                Event::Nothing if at_eof => self.dispatch()?,
+                event => event,
+            }
+        };
+        match event {
+            Event::Content(text) => Ok(Pulled::Content(text)),
+            Event::Done => Ok(Pulled::End),
+            Event::Nothing if at_eof => {
+                if self.finish.is_some() {
+                    return Ok(Pulled::End);
+                }
+                Err(LlmError::protocol(format!(
+                    "the stream from {} was cut off after {} content chunk(s), before \
+                     `data: [DONE]` or a finish_reason (a server that fails after starting \
+                     its answer can only stop; its log has the reason)",
+                    self.url, self.content_chunks
+                )))
+            }
+            Event::Nothing => Ok(Pulled::More),
+        }
+    }
+
+    /// Turns what reading produced into the stream's next step, keeping count of chunks and
+    /// times (`None`: the stream has ended).
+    pub(crate) fn deliver(
+        &mut self,
+        pulled: Result<Option<String>, LlmError>,
+    ) -> Option<Result<Chunk, LlmError>> {
+        match pulled {
+            Ok(Some(text)) => {
+                self.content_chunks += 1;
+                self.first_content.get_or_insert_with(Instant::now);
+                Some(Ok(Chunk::Text(text)))
+            }
+            Ok(None) => {
+                self.end();
+                None
+            }
+            Err(e) => {
+                self.end();
+                Some(Err(e))
+            }
+        }
+    }
+
     fn end(&mut self) {
         self.done = true;
         self.ended.get_or_insert_with(Instant::now);
     }
 
-    /// Reads events until one carries content or the stream ends.
-    fn pull(&mut self) -> Result<Option<String>, LlmError> {
-        loop {
-            self.line.clear();
-            let read = (&mut self.reader)
-                .take(MAX_LINE_BYTES)
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| reading_body(e, &self.url, self.limits, "the stream"))?;
-            let at_eof = read == 0 || self.line.last() != Some(&b'\n');
-            if at_eof && read as u64 >= MAX_LINE_BYTES {
-                return Err(LlmError::protocol(format!(
-                    "{} sent an event-stream line longer than {MAX_LINE_BYTES} bytes",
-                    self.url
-                )));
-            }
-            let event = if read == 0 {
-                // A last event without its blank line still counts.
-                self.dispatch()?
-            } else {
-                match self.field()? {
-                    // The final line had no newline: dispatch what it added.
-                    Event::Nothing if at_eof => self.dispatch()?,
-                    event => event,
-                }
-            };
-            match event {
-                Event::Content(text) => return Ok(Some(text)),
-                Event::Done => return Ok(None),
-                Event::Nothing if at_eof => {
-                    if self.finish.is_some() {
-                        return Ok(None);
-                    }
-                    return Err(LlmError::protocol(format!(
-                        "the stream from {} was cut off after {} content chunk(s), before \
-                         `data: [DONE]` or a finish_reason (a server that fails after starting \
-                         its answer can only stop; its log has the reason)",
-                        self.url, self.content_chunks
-                    )));
-                }
-                Event::Nothing => {}
-            }
-        }
-    }
-
-    /// Handles the line just read: a field of the current event, or the blank line that
+    /// Handles a non-empty line: a field of the current event, or the blank line that
     /// dispatches it.
-    fn field(&mut self) -> Result<Event, LlmError> {
-        let line = String::from_utf8_lossy(&self.line);
+    fn field(&mut self, line: &[u8]) -> Result<Event, LlmError> {
+        let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches(['\n', '\r']);
         if line.is_empty() {
             return self.dispatch();
@@ -184,35 +214,12 @@ impl<R: BufRead> SseStream<R> {
             _ => Ok(Event::Nothing),
         }
     }
-}
-
-impl<R: BufRead> TokenStream for SseStream<R> {
-    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
-        if self.done {
-            return None;
-        }
-        match self.pull() {
-            Ok(Some(text)) => {
-                self.content_chunks += 1;
-                self.first_content.get_or_insert_with(Instant::now);
-                Some(Ok(Chunk::Text(text)))
-            }
-            Ok(None) => {
-                self.end();
-                None
-            }
-            Err(e) => {
-                self.end();
-                Some(Err(e))
-            }
-        }
-    }
 
     /// Token counts are the server's when it sent a `usage` chunk; otherwise
     /// `completion_tokens` is the number of content chunks (servers send about one token per
     /// chunk) and `prompt_tokens` is 0. Times are measured here: the prompt until the first
     /// content chunk, generation the rest.
-    fn finish(&self) -> (FinishReason, Usage) {
+    pub(crate) fn finish(&self) -> (FinishReason, Usage) {
         let end = self.ended.unwrap_or_else(Instant::now);
         let first = self.first_content.unwrap_or(end);
         let prompt_time = first.saturating_duration_since(self.started);
@@ -225,6 +232,57 @@ impl<R: BufRead> TokenStream for SseStream<R> {
                 .generation_time(generation_time),
         };
         (self.finish.unwrap_or(FinishReason::Stop), usage)
+    }
+}
+
+/// A streamed chat completion, pulled chunk by chunk off a blocking reader.
+pub(crate) struct SseStream<R> {
+    reader: R,
+    limits: Limits,
+    line: Vec<u8>,
+    framing: Framing,
+}
+
+impl<R: BufRead> SseStream<R> {
+    /// A stream over a response body whose request was sent at `started`.
+    pub(crate) fn new(reader: R, url: String, limits: Limits, started: Instant) -> Self {
+        Self {
+            reader,
+            limits,
+            line: Vec::with_capacity(256),
+            framing: Framing::new(url, started),
+        }
+    }
+
+    /// Reads lines until one carries content or the stream ends.
+    fn pull(&mut self) -> Result<Option<String>, LlmError> {
+        loop {
+            self.line.clear();
+            (&mut self.reader)
+                .take(MAX_LINE_BYTES)
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| reading_body(e, self.framing.url(), self.limits, "the stream"))?;
+            match self.framing.line(&self.line)? {
+                Pulled::Content(text) => return Ok(Some(text)),
+                Pulled::End => return Ok(None),
+                Pulled::More => {}
+            }
+        }
+    }
+}
+
+impl<R: BufRead> TokenStream for SseStream<R> {
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LlmError>> {
+        if self.framing.is_done() {
+            return None;
+        }
+        let pulled = self.pull();
+        self.framing.deliver(pulled)
+    }
+
+    /// See [`Framing::finish`].
+    fn finish(&self) -> (FinishReason, Usage) {
+        self.framing.finish()
     }
 }
 

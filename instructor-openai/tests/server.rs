@@ -294,3 +294,100 @@ fn a_tiny_request_timeout_times_out() {
     let (server, _serial) = server();
     a_tiny_request_timeout_times_out_on(server);
 }
+
+/// The awaited checks (feature `async`), each on a current-thread tokio runtime. The serial
+/// lock is a std `Mutex` shared with the blocking tests of this file, held across the awaits
+/// on purpose: nothing else runs on a test's own runtime, and it keeps requests from competing
+/// for the machine's cores.
+#[cfg(feature = "async")]
+#[allow(clippy::await_holding_lock)]
+mod async_tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// A client with the default constraint ([`Constraint::Auto`]).
+    fn builder(server: &Server) -> instructor_openai::OpenAiBuilder {
+        OpenAi::builder()
+            .base_url(&server.base_url)
+            .request_timeout(Duration::from_secs(120))
+    }
+
+    #[tokio::test]
+    async fn extract_async_gives_jason_30_under_the_default_constraint() {
+        let (server, _serial) = server();
+        awaited::extract_async_gives_jason_30(&builder(server).build().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn stream_async_yields_snapshots_then_jason_30() {
+        let (server, _serial) = server();
+        awaited::stream_async_yields_snapshots_then_jason_30(&llm(server, Constraint::Grammar))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn list_async_yields_each_person_as_it_completes() {
+        let (server, _serial) = server();
+        awaited::list_async_yields_each_person_as_it_completes(&llm(server, Constraint::Grammar))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn many_async_keeps_two_requests_in_flight() {
+        let (server, _serial) = server();
+        awaited::many_async_keeps_two_requests_in_flight(&builder(server).build().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn an_extraction_leaves_the_runtime_thread_free() {
+        let (server, _serial) = server();
+        awaited::extraction_leaves_the_runtime_thread_free(&llm(server, Constraint::Grammar)).await;
+    }
+
+    #[tokio::test]
+    async fn a_tiny_request_timeout_times_out_awaited() {
+        let (server, _serial) = server();
+        awaited::tiny_timeout_async_times_out(server).await;
+    }
+
+    #[tokio::test]
+    async fn a_prompt_longer_than_the_context_cuts_the_awaited_stream_before_any_content() {
+        // As in the blocking test: 200 and event-stream headers, then an empty stream.
+        let (server, _serial) = server();
+        let llm = llm(server, Constraint::None);
+        let messages = [instructor_core::Message::user("word ".repeat(3000))];
+        let request = Request::new(&messages).max_tokens(16);
+        let mut stream = instructor_core::AsyncLlm::generate_async(&llm, &request)
+            .await
+            .unwrap();
+        let err = stream.next().await;
+        eprintln!("awaited overflow: {err:?}");
+        match err {
+            Some(Err(LlmError::Protocol { message, .. })) => {
+                assert!(message.contains("after 0 content chunk"), "{message}");
+            }
+            other => panic!("expected a cut stream, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_awaited() {
+        let port = free_port().unwrap();
+        let llm = OpenAi::builder()
+            .base_url(format!("http://127.0.0.1:{port}/v1"))
+            .transport_retries(1)
+            .build()
+            .unwrap();
+        let err = instructor_core::Extractor::new(&llm)
+            .extract_async::<UserDetail>(PROMPT)
+            .await
+            .unwrap_err();
+        eprintln!("awaited refused: {err}");
+        match err {
+            instructor_core::Error::Llm(LlmError::Connect { message, .. }) => {
+                assert!(message.contains("refused"), "{message}")
+            }
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
+}

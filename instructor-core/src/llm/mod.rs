@@ -217,6 +217,47 @@ impl<'a> Request<'a> {
     }
 }
 
+impl Request<'_> {
+    /// A copy that owns its parts, for a backend that sends the request from another thread or
+    /// task.
+    pub fn to_owned_request(&self) -> OwnedRequest {
+        OwnedRequest {
+            messages: self.messages.to_vec(),
+            grammar: self.grammar.map(str::to_owned),
+            json_schema: self.json_schema.cloned(),
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+            repeats_allowed: self.repeats_allowed,
+        }
+    }
+}
+
+/// A [`Request`] that owns its parts ([`Request::to_owned_request`]); [`OwnedRequest::request`]
+/// lends it out again.
+#[derive(Debug, Clone)]
+pub struct OwnedRequest {
+    messages: Vec<Message>,
+    grammar: Option<String>,
+    json_schema: Option<serde_json::Value>,
+    max_tokens: u32,
+    sampling: Sampling,
+    repeats_allowed: Option<fn(&[Seg<'_>]) -> bool>,
+}
+
+impl OwnedRequest {
+    /// The request, borrowing from this copy.
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            messages: &self.messages,
+            grammar: self.grammar.as_deref(),
+            json_schema: self.json_schema.as_ref(),
+            max_tokens: self.max_tokens,
+            sampling: self.sampling,
+            repeats_allowed: self.repeats_allowed,
+        }
+    }
+}
+
 /// Why a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {

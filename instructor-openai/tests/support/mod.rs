@@ -6,6 +6,9 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+#[cfg(feature = "async")]
+pub mod awaited;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
