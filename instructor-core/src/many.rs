@@ -68,6 +68,9 @@ struct Document<T: ResponseModel> {
     stopping: bool,
 }
 
+/// A finished document: its input's index and its extraction or error.
+pub(crate) type Finished<T> = (usize, Result<Extraction<T>, Error>);
+
 /// What [`Run::next_ready`] found.
 pub(crate) enum Next<T> {
     /// A finished document.
@@ -114,6 +117,16 @@ impl<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> Run<'l, T, L, B> {
 
     pub(crate) fn totals(&self) -> BatchTotals {
         self.totals
+    }
+
+    /// How many sequences the batch needs: [`Extractor::parallel`], or fewer when there are
+    /// fewer documents (a backend sizes its memory by it: a batch context holds a KV cache per
+    /// sequence).
+    pub(crate) fn sequences(&self) -> usize {
+        self.extractor
+            .parallel_sequences()
+            .min(self.pending.len())
+            .max(1)
     }
 
     /// Whether the caller must create the batch and [`install`](Self::install) it first.
@@ -170,9 +183,7 @@ impl<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> Run<'l, T, L, B> {
             let error = LlmError::backend(message.clone());
             return Some((index, Err(error.into())));
         }
-        if self.batch.is_none() {
-            return None;
-        }
+        self.batch.as_ref()?;
         loop {
             self.fill();
             if let Some(done) = self.ready.pop_front() {
@@ -315,8 +326,7 @@ fn next_blocking<'l, T: ResponseModel, L: Llm + ?Sized>(
             Next::End => return None,
             Next::Step => {
                 if run.needs_batch() {
-                    let extractor = run.extractor();
-                    let batch = extractor.llm().batch(extractor.parallel_sequences());
+                    let batch = run.extractor().llm().batch(run.sequences());
                     run.install(batch);
                     continue;
                 }

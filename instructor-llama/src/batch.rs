@@ -16,10 +16,13 @@
 //! logits. A sequence that ends leaves its slot; the next document's prompt enters in the next
 //! step, alongside the decode tokens of the others.
 //!
-//! llama-cpp-2 0.1.160 does not expose llama.cpp's `kv_unified`, so each sequence has its own
-//! KV stream, and llama.cpp splits a batch into runs of consecutive sequence ids with the same
-//! number of tokens each; the batch is therefore filled in slot order with equal draft widths
-//! (a newcomer's prompt chunk still becomes a run of its own, in the same `llama_decode`).
+//! Each sequence has its own KV stream (llama.cpp's `kv_unified` off), and llama.cpp splits a
+//! batch into runs of consecutive sequence ids with the same number of tokens each; the batch is
+//! therefore filled in slot order with equal draft widths (a newcomer's prompt chunk still
+//! becomes a run of its own, in the same `llama_decode`). A unified cache would make prefix
+//! copies free and lift the equal-width rule, but every token then attends over every
+//! sequence's cells: measured on 2 CPU cores (`throughput`, 120 documents, 8 sequences), 3.96
+//! documents/s unified against 4.30 with separate streams, so the streams stay separate.
 //!
 //! # Shared prompt prefixes
 //!

@@ -16,6 +16,13 @@
 //!   and closes the list (`]`, or `}` for a map whose entry repeats). A block of k items that
 //!   repeats is caught at the first repeated item. Types opt out with
 //!   `#[instructor(allow_repeats)]` ([`instructor_core::ResponseModel::repeats_allowed`]).
+//! - **counting items**: a list runs on with items that each count on from the one before:
+//!   `"Alice","Bob","Carol","2024-03-15","2024-03-16","2024-03-17",…` (the attendees of an
+//!   event whose date the model started counting from) or `"B-1042","C-1042","D-1042",…`. When
+//!   `min_copies` items in a row each count on from the one before them (the same but for one
+//!   number one higher, or one letter the next in the alphabet) and none of them is in the prompt, the guard
+//!   cuts back to the end of the item the series started from and closes the list. A series the
+//!   prompt spells out (`rooms 101, 102, 103, 104 and 105`) is copied, and left alone.
 //! - **cycling text**: a string runs on as `….com.br.br.br…` or `…, a b, a b, a b…`. When the
 //!   end of a string is a span of at most `max_period` bytes repeated `min_copies` times (and at
 //!   least `min_span` bytes in all, twice that for a single repeated byte), the guard cuts all copies but the first and steers the next
@@ -156,11 +163,13 @@ pub(crate) fn cost(documents: &[&str], piece: usize) -> (std::time::Duration, us
     (total, count)
 }
 
-/// A completed member of an open container: its key (empty in arrays) and its JSON text.
+/// A completed member of an open container: its key (empty in arrays), its JSON text, and
+/// where that text ends.
 #[derive(Debug)]
 struct Member {
     key: Box<str>,
     raw: Box<str>,
+    end: usize,
 }
 
 /// An open object or array.
@@ -240,6 +249,10 @@ impl Detector {
         let in_string = &mut self.in_string;
         let string_path = &mut self.string_path;
         let allowed = self.repeats_allowed;
+        let series = Series {
+            copies: self.settings.min_copies,
+            source: &self.source,
+        };
         // Every event is tracked, even after a cut is found, so the frames stay in step with the
         // parser if the cut is declined.
         let fed = self.parser.feed(text, &mut |path, event| match event {
@@ -262,7 +275,7 @@ impl Detector {
                 if path.len() < frames.len() {
                     frames.pop();
                 }
-                let found = member_done(frames, allowed, path, raw, *start);
+                let found = member_done(frames, allowed, &series, path, raw, *start);
                 cut = cut.take().or(found);
             }
         });
@@ -336,10 +349,79 @@ impl Detector {
     }
 }
 
-/// A member of the innermost container is complete: a cut if it repeats an earlier member.
+/// What makes list items a counting series: `copies` items in a row, each counting on from
+/// the one before, none of them in `source`.
+struct Series<'a> {
+    copies: usize,
+    source: &'a str,
+}
+
+impl Series<'_> {
+    /// The index of the member a counting series started from, when `raw` completes one.
+    fn start(&self, members: &[Member], raw: &str) -> Option<usize> {
+        let seed = members.len().checked_sub(self.copies)?;
+        let mut before = &*members[seed].raw;
+        for item in members[seed + 1..].iter().map(|m| &*m.raw).chain([raw]) {
+            let word = counts_on(before, item)?;
+            if self.source.contains(word) {
+                return None;
+            }
+            before = item;
+        }
+        Some(seed)
+    }
+}
+
+/// When the JSON string `b` counts on from `a` (same length, the same but for one number one
+/// higher, or one letter the next in the alphabet): the word of `b` that changed (letters,
+/// digits and the joiners `-_.:/` around the change), to look for in the prompt.
+fn counts_on<'b>(a: &str, b: &'b str) -> Option<&'b str> {
+    if a.len() != b.len() || !b.starts_with('"') {
+        return None;
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let first = (0..y.len()).find(|&i| x[i] != y[i])?;
+    let last = (0..y.len()).rev().find(|&i| x[i] != y[i])?;
+    let next = if y[first].is_ascii_digit() {
+        // The number the change is in, in both: one higher (`09` → `10`, `19` → `20`).
+        let from = (0..first)
+            .rev()
+            .take_while(|&i| y[i].is_ascii_digit())
+            .last()
+            .unwrap_or(first);
+        let to = (last..y.len())
+            .take_while(|&i| y[i].is_ascii_digit())
+            .last()
+            .unwrap_or(last);
+        let number = |t: &str| t.get(from..=to)?.parse::<u64>().ok();
+        number(a)
+            .zip(number(b))
+            .is_some_and(|(m, n)| m.checked_add(1) == Some(n))
+    } else {
+        first == last && y[first].is_ascii_alphabetic() && x[first].checked_add(1) == Some(y[first])
+    };
+    if !next {
+        return None;
+    }
+    let joins = |c: u8| c.is_ascii_alphanumeric() || b"-_.:/".contains(&c);
+    let from = (0..first)
+        .rev()
+        .take_while(|&i| joins(y[i]))
+        .last()
+        .unwrap_or(first);
+    let to = (last..y.len())
+        .take_while(|&i| joins(y[i]))
+        .last()
+        .unwrap_or(last);
+    b.get(from..=to)
+}
+
+/// A member of the innermost container is complete: a cut if it repeats an earlier member, or
+/// completes a counting series of list items.
 fn member_done(
     frames: &mut [Frame],
     allowed: Option<fn(&[Seg<'_>]) -> bool>,
+    series: &Series<'_>,
     path: &[Seg<'_>],
     raw: &str,
     start: usize,
@@ -358,17 +440,30 @@ fn member_done(
             .members
             .iter()
             .any(|m| &*m.raw == raw && &*m.key == key);
-    let cut = (repeat && !allowed.is_some_and(|f| f(parent))).then(|| {
-        let mut where_ = String::new();
-        write_path(&mut where_, path);
-        Cut {
-            keep: frame.last_end,
-            steer: Steer::Close(if frame.object { b'}' } else { b']' }),
-            kind: if frame.object {
+    let counting = (!repeat && !frame.declined && !frame.object)
+        .then(|| series.start(&frame.members, raw))
+        .flatten();
+    let cut = if allowed.is_some_and(|f| f(parent)) {
+        None
+    } else if repeat {
+        Some((
+            frame.last_end,
+            if frame.object {
                 LoopKind::RepeatedEntry
             } else {
                 LoopKind::RepeatedItem
             },
+        ))
+    } else {
+        counting.map(|seed| (frame.members[seed].end, LoopKind::CountingItems))
+    };
+    let cut = cut.map(|(keep, kind)| {
+        let mut where_ = String::new();
+        write_path(&mut where_, path);
+        Cut {
+            keep,
+            steer: Steer::Close(if frame.object { b'}' } else { b']' }),
+            kind,
             path: where_,
             depth: parent.len(),
         }
@@ -376,6 +471,7 @@ fn member_done(
     frame.members.push(Member {
         key: key.into(),
         raw: raw.into(),
+        end: start + raw.len(),
     });
     frame.last_end = start + raw.len();
     cut
@@ -462,6 +558,62 @@ mod tests {
         let text = r#"{"tags":["x","x","x"],"more":["y","y"]}"#;
         let (cut, _) = run(text, 2, Some(tags_only)).expect("the other list is cut");
         assert_eq!(cut.path, "$.more[1]");
+    }
+
+    #[test]
+    fn a_counting_series_is_cut_back_to_where_it_started() {
+        let text = r#"{"attendees":["Alice","Bob","Carol","2024-03-15","2024-03-16","2024-03-17","2024-03-18","2024-03-19","2024-03-20","#;
+        for n in 1..6 {
+            let mut d = Detector::new(
+                RepetitionGuard::default(),
+                None,
+                "Meeting on 2024-03-15 with Alice, Bob and Carol.".into(),
+            );
+            let mut fed = String::new();
+            let mut found = None;
+            for piece in text.as_bytes().chunks(n) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                fed.push_str(piece);
+                if let Some(cut) = d.push(piece) {
+                    found = Some(cut);
+                    break;
+                }
+            }
+            let cut = found.expect("a cut");
+            assert_eq!(cut.kind, LoopKind::CountingItems);
+            assert_eq!(cut.steer, Steer::Close(b']'));
+            assert_eq!(cut.path, "$.attendees[7]");
+            assert_eq!(
+                &fed[..cut.keep],
+                r#"{"attendees":["Alice","Bob","Carol","2024-03-15""#
+            );
+        }
+        let (cut, fed) = run(r#"["B-1042","C-1042","D-1042","E-1042","F-1042","#, 2, None)
+            .expect("letters count too");
+        assert_eq!(
+            (cut.kind, &fed[..cut.keep]),
+            (LoopKind::CountingItems, r#"["B-1042""#)
+        );
+    }
+
+    #[test]
+    fn series_that_are_short_copied_or_not_counting_are_left_alone() {
+        // Three steps only, then something else.
+        assert_eq!(run(r#"["A1","A2","A3","A4","zz"]"#, 2, None), None);
+        // Same length, but whole words change: not a count.
+        assert_eq!(
+            run(r#"["red","tan","sky","ivy","oak","elm"]"#, 2, None),
+            None
+        );
+        // Numbers are bounded by the grammar; only strings are watched.
+        assert_eq!(run(r#"[1,2,3,4,5,6,7,8,9]"#, 1, None), None);
+        // The prompt spells the series out: copied.
+        let mut d = Detector::new(
+            RepetitionGuard::default(),
+            None,
+            "Rooms 101, 102, 103, 104, 105 and 106 are free.".into(),
+        );
+        assert_eq!(d.push(r#"["101","102","103","104","105","106"]"#), None);
     }
 
     #[test]

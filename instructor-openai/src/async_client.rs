@@ -25,7 +25,8 @@ impl AsyncLlm for OpenAi {
     /// connection failures and 429/502/503/504 answers are retried (awaiting, never sleeping a
     /// thread) before the stream is handed out.
     ///
-    /// Needs a tokio runtime (reqwest's).
+    /// Needs a tokio runtime with its time driver (reqwest's timeouts and the retry backoff
+    /// run on it).
     fn generate_async<'a>(
         &'a self,
         request: &Request<'_>,

@@ -51,7 +51,7 @@
 //!
 //! - `rustls` (default): `https://` URLs, through rustls. Without it only `http://` works.
 //! - `async`: [`OpenAi`] implements [`instructor_core::AsyncLlm`] over an async HTTP client
-//!   (reqwest; needs a tokio runtime), so `extract_async`, the async streams and
+//!   (reqwest; needs a tokio runtime with its time driver, as `#[tokio::main]` builds), so `extract_async`, the async streams and
 //!   `extract_many_async` never block a runtime thread; `extract_many_async` keeps up to
 //!   `parallel` requests in flight on the calling task. Settings, errors, retries and
 //!   [`Constraint::Auto`] behave as in the blocking client.

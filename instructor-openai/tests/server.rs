@@ -295,60 +295,18 @@ fn a_tiny_request_timeout_times_out() {
     a_tiny_request_timeout_times_out_on(server);
 }
 
-/// The awaited checks (feature `async`), each on a current-thread tokio runtime. The serial
-/// lock is a std `Mutex` shared with the blocking tests of this file, held across the awaits
-/// on purpose: nothing else runs on a test's own runtime, and it keeps requests from competing
-/// for the machine's cores.
+#[cfg(feature = "async")]
+// llama-cpp-python's server serves one request at a time, and by default a new request
+// interrupts the one running (its `interrupt_requests`): one in flight.
+support::awaited::async_tests!(crate::server, 1);
+
+/// The awaited checks only this server needs (its own way of failing an overflow, a refused
+/// connection); see `support::awaited` for the shared ones.
 #[cfg(feature = "async")]
 #[allow(clippy::await_holding_lock)]
-mod async_tests {
+mod async_errors {
     use super::*;
     use futures_util::StreamExt;
-
-    /// A client with the default constraint ([`Constraint::Auto`]).
-    fn builder(server: &Server) -> instructor_openai::OpenAiBuilder {
-        OpenAi::builder()
-            .base_url(&server.base_url)
-            .request_timeout(Duration::from_secs(120))
-    }
-
-    #[tokio::test]
-    async fn extract_async_gives_jason_30_under_the_default_constraint() {
-        let (server, _serial) = server();
-        awaited::extract_async_gives_jason_30(&builder(server).build().unwrap()).await;
-    }
-
-    #[tokio::test]
-    async fn stream_async_yields_snapshots_then_jason_30() {
-        let (server, _serial) = server();
-        awaited::stream_async_yields_snapshots_then_jason_30(&llm(server, Constraint::Grammar))
-            .await;
-    }
-
-    #[tokio::test]
-    async fn list_async_yields_each_person_as_it_completes() {
-        let (server, _serial) = server();
-        awaited::list_async_yields_each_person_as_it_completes(&llm(server, Constraint::Grammar))
-            .await;
-    }
-
-    #[tokio::test]
-    async fn many_async_keeps_two_requests_in_flight() {
-        let (server, _serial) = server();
-        awaited::many_async_keeps_two_requests_in_flight(&builder(server).build().unwrap()).await;
-    }
-
-    #[tokio::test]
-    async fn an_extraction_leaves_the_runtime_thread_free() {
-        let (server, _serial) = server();
-        awaited::extraction_leaves_the_runtime_thread_free(&llm(server, Constraint::Grammar)).await;
-    }
-
-    #[tokio::test]
-    async fn a_tiny_request_timeout_times_out_awaited() {
-        let (server, _serial) = server();
-        awaited::tiny_timeout_async_times_out(server).await;
-    }
 
     #[tokio::test]
     async fn a_prompt_longer_than_the_context_cuts_the_awaited_stream_before_any_content() {

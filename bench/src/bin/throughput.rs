@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Documents go case by case (`extract_many` is typed: one run per case type over its
-//! copies), so at most `--copies` sequences are in flight. Run nothing else meanwhile.
+//! copies), so at most `--copies` sequences are in flight. `--peer-copies K` runs the peer on
+//! the first K copies of each case only (it is several times slower; documents per second is a
+//! rate). Run nothing else meanwhile.
 
 #[path = "../cases.rs"]
 #[allow(dead_code)]
@@ -34,7 +36,7 @@ use instructor_llama::Llama;
 use cases::{Case, Kind, KINDS};
 use rows::Row;
 
-const USAGE: &str = "usage: throughput [--model NAME|PATH] [--copies K] [--threads N] [--parallel 1,2,4] [--cases a,b,..] [--no-peer] [--peer-python PATH]";
+const USAGE: &str = "usage: throughput [--model NAME|PATH] [--copies K] [--threads N] [--parallel 1,2,4] [--cases a,b,..] [--no-peer] [--peer-copies K] [--peer-python PATH]";
 
 struct Args {
     copies: usize,
@@ -43,6 +45,9 @@ struct Args {
     model: Option<String>,
     only: Option<Vec<String>>,
     peer: bool,
+    /// Copies of each case the peer runs (default: `copies`): the peer is several times slower,
+    /// and documents per second is a rate, so a subset of the same documents measures it.
+    peer_copies: Option<usize>,
     peer_python: std::path::PathBuf,
 }
 
@@ -55,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         model: None,
         only: None,
         peer: true,
+        peer_copies: None,
         peer_python: root.join(".venv-peer/bin/python"),
     };
     let mut it = std::env::args().skip(1);
@@ -76,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
             "--model" => args.model = Some(value()?),
             "--cases" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--no-peer" => args.peer = false,
+            "--peer-copies" => args.peer_copies = Some(number(&value()?)?.max(1)),
             "--peer-python" => args.peer_python = value()?.into(),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
@@ -188,13 +195,14 @@ fn run(args: &Args) -> Result<(), String> {
             Ok(mut peer) => {
                 let started = Instant::now();
                 let mut outcomes = Vec::new();
+                let copies = args.peer_copies.unwrap_or(args.copies);
                 for (case, _) in &cases {
-                    for _ in 0..args.copies {
+                    for _ in 0..copies {
                         outcomes.push(peer.run(case, Duration::from_secs(300))?);
                     }
                 }
                 rows.push(Row::new(
-                    format!("{}, sequential", peer.label),
+                    format!("{}, sequential ({copies} copies of each case)", peer.label),
                     &outcomes,
                     started.elapsed(),
                     1,

@@ -11,7 +11,7 @@ use futures_core::Stream;
 use super::batch::AsyncBatch;
 use super::llm::AsyncLlm;
 use crate::error::Error;
-use crate::many::{BatchTotals, Next, Run};
+use crate::many::{BatchTotals, Finished, Next, Run};
 use crate::report::Extraction;
 use crate::ResponseModel;
 
@@ -20,7 +20,7 @@ type AsyncRun<'l, T, L> = Run<'l, T, L, dyn AsyncBatch + 'l>;
 fn poll_run<'l, T: ResponseModel, L: AsyncLlm + ?Sized>(
     run: &mut AsyncRun<'l, T, L>,
     cx: &mut Context<'_>,
-) -> Poll<Option<(usize, Result<Extraction<T>, Error>)>> {
+) -> Poll<Option<Finished<T>>> {
     loop {
         match run.next_ready() {
             Next::Ready(index, result) => return Poll::Ready(Some((index, result))),

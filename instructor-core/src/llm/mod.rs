@@ -483,6 +483,10 @@ pub enum LoopKind {
     /// A map entry (key and value) equal to an earlier entry of the same map; the map was closed
     /// before it.
     RepeatedEntry,
+    /// List items that count on from one another (`"2024-03-16", "2024-03-17", …` or
+    /// `"B-1042", "C-1042", …`), none of them in the prompt: the model is inventing a series.
+    /// The list was closed after the item the series started from.
+    CountingItems,
     /// A string whose end repeated a span of `period` bytes several times; all but one copy were
     /// dropped and the next copy was steered away from.
     CyclingText {
@@ -496,6 +500,7 @@ impl std::fmt::Display for LoopKind {
         match self {
             LoopKind::RepeatedItem => f.write_str("repeated list item"),
             LoopKind::RepeatedEntry => f.write_str("repeated map entry"),
+            LoopKind::CountingItems => f.write_str("list items counting on"),
             LoopKind::CyclingText { period } => write!(f, "text cycling every {period} bytes"),
         }
     }

@@ -76,10 +76,10 @@ pub async fn list_async_yields_each_person_as_it_completes(llm: &OpenAi) {
     );
 }
 
-/// `extract_many_async` with `parallel(2)` keeps two requests in flight on one task; each
+/// `extract_many_async` with `parallel(n)` keeps `n` requests in flight on one task; each
 /// name comes back under its own document's index (copying a lone first name is what this
 /// model does most robustly; ages are not asserted).
-pub async fn many_async_keeps_two_requests_in_flight(llm: &OpenAi) {
+pub async fn many_async_keeps_requests_in_flight(llm: &OpenAi, parallel: usize) {
     let prompts = [
         "Extract `Jason is 30 years old`",
         "Extract `Sarah is 25 years old`",
@@ -87,7 +87,7 @@ pub async fn many_async_keeps_two_requests_in_flight(llm: &OpenAi) {
         "Extract `Ann is 19 years old`",
     ];
     let mut run = Extractor::new(llm)
-        .parallel(2)
+        .parallel(parallel)
         .max_tokens(48)
         .extract_many_async::<UserDetail>(prompts);
     let mut seen = Vec::new();
@@ -105,7 +105,10 @@ pub async fn many_async_keeps_two_requests_in_flight(llm: &OpenAi) {
     let totals = run.totals();
     eprintln!("awaited totals: {totals:?}");
     assert_eq!((totals.documents, totals.failed), (4, 0));
-    assert_eq!(totals.peak_in_flight, 2, "two requests in flight at once");
+    assert_eq!(
+        totals.peak_in_flight, parallel,
+        "requests in flight at once"
+    );
 }
 
 /// While an extraction is out, the runtime's only thread keeps running other tasks: a ticker
@@ -163,3 +166,72 @@ pub async fn tiny_timeout_async_times_out(server: &Server) {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// The awaited tests both server files run, written once: `async_tests!(server, parallel)` with
+/// the test file's `server()` (the shared server and the serial lock) and the requests the server
+/// serves at once makes a module of `#[tokio::test]`s,
+/// each on its own current-thread runtime. The serial lock is a std `Mutex` shared with the
+/// blocking tests of the file, held across the awaits on purpose: nothing else runs on a test's
+/// own runtime, and it keeps requests from competing for the machine's cores.
+macro_rules! async_tests {
+    ($server:path, $parallel:expr) => {
+        #[allow(clippy::await_holding_lock)]
+        mod async_tests {
+            use crate::support::awaited;
+            use crate::support::Server;
+            use instructor_openai::{Constraint, OpenAi};
+            use std::time::Duration;
+
+            fn default_client(server: &Server) -> OpenAi {
+                OpenAi::builder()
+                    .base_url(&server.base_url)
+                    .request_timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap()
+            }
+
+            fn grammar_client(server: &Server) -> OpenAi {
+                crate::support::client(server, Constraint::Grammar)
+            }
+
+            #[tokio::test]
+            async fn extract_async_gives_jason_30_under_the_default_constraint() {
+                let (server, _serial) = $server();
+                awaited::extract_async_gives_jason_30(&default_client(server)).await;
+            }
+
+            #[tokio::test]
+            async fn stream_async_yields_snapshots_then_jason_30() {
+                let (server, _serial) = $server();
+                awaited::stream_async_yields_snapshots_then_jason_30(&grammar_client(server)).await;
+            }
+
+            #[tokio::test]
+            async fn list_async_yields_each_person_as_it_completes() {
+                let (server, _serial) = $server();
+                awaited::list_async_yields_each_person_as_it_completes(&grammar_client(server))
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn many_async_keeps_the_servers_slots_busy() {
+                let (server, _serial) = $server();
+                let llm = default_client(server);
+                awaited::many_async_keeps_requests_in_flight(&llm, $parallel).await;
+            }
+
+            #[tokio::test]
+            async fn an_extraction_leaves_the_runtime_thread_free() {
+                let (server, _serial) = $server();
+                awaited::extraction_leaves_the_runtime_thread_free(&grammar_client(server)).await;
+            }
+
+            #[tokio::test]
+            async fn a_tiny_request_timeout_times_out_awaited() {
+                let (server, _serial) = $server();
+                awaited::tiny_timeout_async_times_out(server).await;
+            }
+        }
+    };
+}
+pub(crate) use async_tests;
