@@ -17,7 +17,7 @@ use crate::async_sse::AsyncSse;
 use crate::auto::says_llama_cpp;
 use crate::client::{OpenAi, MAX_ERROR_BYTES};
 use crate::constraint::{auto_candidates, rejects_request};
-use crate::error::{http_status, reqwest_failure, server_message};
+use crate::error::{http_status, reqwest_failure, retry_after_and_location, server_message};
 use crate::retry::{is_retryable_reqwest, is_retryable_status, next_wait};
 
 impl AsyncLlm for OpenAi {
@@ -130,14 +130,7 @@ impl OpenAi {
                 Ok(response) if response.status().is_success() => return Ok((response, sent)),
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let header = |name| {
-                        response
-                            .headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned)
-                    };
-                    let (retry_after, location) = (header("retry-after"), header("location"));
+                    let (retry_after, location) = retry_after_and_location(response.headers());
                     let text = read_some(response, MAX_ERROR_BYTES).await;
                     let error = http_status(status, &text, location.as_deref());
                     (error, is_retryable_status(status), retry_after)

@@ -18,7 +18,8 @@ use ureq::http::{HeaderValue, Response};
 use crate::body::{chat_body, BodySettings};
 use crate::constraint::Constraint;
 use crate::error::{
-    before_response, http_status, reading_body, redact_url, server_message, tls_missing, Limits,
+    before_response, http_status, reading_body, redact_url, retry_after_and_location,
+    server_message, tls_missing, Limits,
 };
 use crate::response::parse_answer;
 use crate::retry::{is_retryable_error, is_retryable_status, next_wait};
@@ -227,14 +228,7 @@ impl OpenAi {
                 Ok(response) if response.status().is_success() => return Ok((response, sent)),
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    let header = |name| {
-                        response
-                            .headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned)
-                    };
-                    let (retry_after, location) = (header("retry-after"), header("location"));
+                    let (retry_after, location) = retry_after_and_location(response.headers());
                     let mut text = Vec::new();
                     // A body cut short still leaves the status to report.
                     let _partial = response

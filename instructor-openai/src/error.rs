@@ -157,6 +157,20 @@ pub(crate) fn tls_missing(url: &str) -> String {
     )
 }
 
+/// The `Retry-After` and `Location` headers of an error response, as text (both clients' responses
+/// carry the same `http` header map).
+pub(crate) fn retry_after_and_location(
+    headers: &ureq::http::HeaderMap,
+) -> (Option<String>, Option<String>) {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    (header("retry-after"), header("location"))
+}
+
 /// The error for a non-success status, with the server's own explanation from `body`.
 pub(crate) fn http_status(status: u16, body: &[u8], location: Option<&str>) -> LlmError {
     let message = if (300..400).contains(&status) {
