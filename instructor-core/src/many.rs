@@ -92,7 +92,7 @@ pub(crate) struct Run<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> {
     /// The batch could not be created: every document fails with this message.
     broken: Option<String>,
     slots: Vec<Option<Document<T>>>,
-    ready: VecDeque<(usize, Result<Extraction<T>, Error>)>,
+    ready: VecDeque<Finished<T>>,
     totals: BatchTotals,
     started: Option<Instant>,
 }
@@ -174,7 +174,7 @@ impl<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> Run<'l, T, L, B> {
 
     /// A finished document, or `None` when the batch must be stepped (or created) or the run is
     /// over (`needs_batch` and the live slots tell which).
-    fn advance(&mut self) -> Option<(usize, Result<Extraction<T>, Error>)> {
+    fn advance(&mut self) -> Option<Finished<T>> {
         if let Some(done) = self.ready.pop_front() {
             return Some(done);
         }
@@ -319,7 +319,7 @@ impl<'l, T: ResponseModel, L: ?Sized, B: ?Sized + Slots> Run<'l, T, L, B> {
 /// Drives a run over a blocking [`Batch`] to its next finished document.
 fn next_blocking<'l, T: ResponseModel, L: Llm + ?Sized>(
     run: &mut Run<'l, T, L, dyn Batch + 'l>,
-) -> Option<(usize, Result<Extraction<T>, Error>)> {
+) -> Option<Finished<T>> {
     loop {
         match run.next_ready() {
             Next::Ready(index, result) => return Some((index, result)),

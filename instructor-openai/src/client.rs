@@ -208,7 +208,7 @@ impl OpenAi {
         let deadline = Instant::now() + self.limits.request;
         let url = self.endpoint.as_str();
         // Bounded by `retries`: every pass either returns or counts one retry.
-        for retry in 0..=self.retries {
+        for retry in 0..=self.retries() {
             let sent = Instant::now();
             let remaining = deadline.saturating_duration_since(sent);
             if remaining.is_zero() {
