@@ -60,7 +60,7 @@ use crate::backend::engine_lock;
 use crate::error::decode;
 use crate::generation::position;
 use crate::model::Llama;
-use crate::pool::common_prefix;
+use crate::pool::{common_prefix, BatchLease};
 use crate::speculative::{propose, DraftSettings, SchemaLiterals};
 
 /// A shared prefix shorter than this is evaluated again rather than waited for.
@@ -75,7 +75,8 @@ const DRAFT_TOKENS_PER_STEP: usize = 16;
 /// The sequences of one batch context; implements [`Batch`].
 pub(crate) struct Sequences<'a> {
     llama: &'a Llama,
-    ctx: LlamaContext<'a>,
+    /// The pooled batch context (`pool.rs`), and what each sequence's cache holds.
+    lease: BatchLease<'a>,
     batch: LlamaBatch<'static>,
     n_batch: usize,
     slots: Vec<Slot<'a>>,
@@ -92,6 +93,14 @@ struct Stats {
 
 impl Drop for Sequences<'_> {
     fn drop(&mut self) {
+        // The context goes back to the pool with what its caches hold (`cached` follows every
+        // change to a sequence's cache), so the next batch reuses those prefixes.
+        let held = self.lease.cached();
+        for (seq, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(tokens) = held.get_mut(seq) {
+                *tokens = std::mem::take(&mut slot.cached);
+            }
+        }
         let s = &self.stats;
         tracing::debug!(
             sequences = self.slots.len(),
@@ -136,14 +145,25 @@ impl<'a> Sequences<'a> {
     pub(crate) fn new(llama: &'a Llama, sequences: usize) -> Result<Self, LlmError> {
         let sequences = sequences.clamp(1, 256);
         let n = u32::try_from(sequences).unwrap_or(256);
-        let ctx = llama.pool().batch_context(n)?;
-        let n_batch = usize::try_from(ctx.n_batch()).unwrap_or(512).max(sequences);
+        let mut lease = llama.pool().batch_lease(n)?;
+        let n_batch = usize::try_from(lease.ctx().n_batch())
+            .unwrap_or(512)
+            .max(sequences);
+        // What the pooled context's caches still hold from the last batch: prompt prefixes to
+        // reuse (the same type's system prompt, a document seen before).
+        let held = lease.cached();
+        let slots = (0..sequences)
+            .map(|seq| Slot {
+                cached: held.get_mut(seq).map(std::mem::take).unwrap_or_default(),
+                live: None,
+            })
+            .collect();
         Ok(Self {
             llama,
-            ctx,
+            lease,
             batch: LlamaBatch::new(n_batch, 1),
             n_batch,
-            slots: (0..sequences).map(|_| Slot::default()).collect(),
+            slots,
             stats: Default::default(),
         })
     }
@@ -184,23 +204,29 @@ impl<'a> Sequences<'a> {
     fn take_prefix(&mut self, seq: usize, from: usize, keep: usize) {
         let s = seq_id(seq);
         if from != seq && keep > 0 {
-            let _ = self.ctx.clear_kv_cache_seq(Some(s), None, None);
+            let _ = self.lease.ctx().clear_kv_cache_seq(Some(s), None, None);
             // Sequences live in separate KV streams: llama.cpp copies whole streams only, so
             // copy everything and trim the tail.
             let _ = self
-                .ctx
+                .lease
+                .ctx()
                 .copy_kv_cache_seq(seq_i32(from), seq_i32(seq), None, None);
             let prefix = self.slots[from].cached[..keep].to_vec();
             self.slots[seq].cached = prefix;
         }
         let trimmed = u32::try_from(keep)
             .ok()
-            .and_then(|p0| self.ctx.clear_kv_cache_seq(Some(s), Some(p0), None).ok())
+            .and_then(|p0| {
+                self.lease
+                    .ctx()
+                    .clear_kv_cache_seq(Some(s), Some(p0), None)
+                    .ok()
+            })
             .unwrap_or(false);
         if trimmed {
             self.slots[seq].cached.truncate(keep);
         } else {
-            let _ = self.ctx.clear_kv_cache_seq(Some(s), None, None);
+            let _ = self.lease.ctx().clear_kv_cache_seq(Some(s), None, None);
             self.slots[seq].cached.clear();
         }
     }
@@ -352,7 +378,10 @@ impl<'a> Sequences<'a> {
     /// Fails every sequence in `seqs` (a decode that failed), clearing their caches.
     fn fail(&mut self, seqs: &[usize], error: &LlmError, events: &mut Vec<BatchEvent>) {
         for &seq in seqs {
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq_id(seq)), None, None);
+            let _ = self
+                .lease
+                .ctx()
+                .clear_kv_cache_seq(Some(seq_id(seq)), None, None);
             self.slots[seq].cached.clear();
             if self.slots[seq].live.take().is_some() {
                 events.push(BatchEvent::Ended {
@@ -376,7 +405,7 @@ impl<'a> Sequences<'a> {
         let mut confirmed = 0;
         for i in 0..=drafts.len() {
             let at = index + i32::try_from(i).unwrap_or(i32::MAX);
-            let token = live.out.choose(self.ctx.get_logits_ith(at))?;
+            let token = live.out.choose(self.lease.ctx().get_logits_ith(at))?;
             let matches = drafts.get(i) == Some(&token);
             if matches {
                 confirmed += 1;
@@ -393,11 +422,11 @@ impl<'a> Sequences<'a> {
             keep = Some(slot.cached.len() - (drafts.len() - confirmed));
         }
         if let Some(k) = keep {
-            trim(&mut self.ctx, seq, k)?;
+            trim(self.lease.ctx(), seq, k)?;
             slot.cached.truncate(k);
         }
         if let Some(k) = live.out.cut_if_looping(slot.cached.len())? {
-            trim(&mut self.ctx, seq, k)?;
+            trim(self.lease.ctx(), seq, k)?;
             slot.cached.truncate(k);
         }
         Ok(())
@@ -481,7 +510,7 @@ impl Batch for Sequences<'_> {
         let decoding = Instant::now();
         let result = {
             let _engine = engine_lock();
-            self.ctx.decode(&mut self.batch)
+            self.lease.ctx().decode(&mut self.batch)
         };
         self.stats.decode += decoding.elapsed();
         self.stats.decodes += 1;

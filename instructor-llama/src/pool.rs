@@ -46,8 +46,20 @@ pub(crate) struct Slot {
 /// empties it explicitly, so no context outlives the model it points into.
 pub(crate) struct ContextPool {
     idle: Mutex<Idle>,
+    /// The last batch context (`batch.rs`), kept with what each sequence's cache holds, so the
+    /// next batch skips both its creation and the prompt prefixes it already holds.
+    idle_batch: Mutex<Option<BatchSlot>>,
     settings: ContextSettings,
     model: LlamaModel,
+}
+
+/// A batch context (`n_seq_max = sequences`) and the tokens each sequence's cache holds.
+pub(crate) struct BatchSlot {
+    // 'static: as in `Slot`.
+    ctx: LlamaContext<'static>,
+    sequences: u32,
+    /// Per sequence id, the tokens its KV cache holds.
+    pub(crate) cached: Vec<Vec<LlamaToken>>,
 }
 
 #[derive(Default)]
@@ -60,6 +72,7 @@ impl ContextPool {
     pub(crate) fn new(model: LlamaModel, settings: ContextSettings) -> Self {
         Self {
             idle: Mutex::new(Idle::default()),
+            idle_batch: Mutex::new(None),
             settings,
             model,
         }
@@ -89,7 +102,7 @@ impl ContextPool {
         let slot = match taken {
             Some(slot) => slot,
             None => Slot {
-                ctx: self.new_context()?,
+                ctx: self.new_context(self.params(self.settings.n_ctx), self.settings.n_ctx)?,
                 cached: Vec::new(),
                 last_used: 0,
             },
@@ -113,54 +126,73 @@ impl ContextPool {
         }
     }
 
-    /// A context of `sequences` sequences of `n_ctx` tokens each, for one batch (`batch.rs`).
-    /// It borrows the model and is never pooled, so no lifetime is erased.
-    pub(crate) fn batch_context(&self, sequences: u32) -> Result<LlamaContext<'_>, LlmError> {
-        let s = self.settings;
-        let total = s.n_ctx.saturating_mul(sequences);
-        let threads = i32::try_from(s.threads).unwrap_or(i32::MAX);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(total))
-            .with_n_seq_max(sequences)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads)
-            .with_no_perf(true);
-        // Context creation mutates the model (see `backend::engine_lock`).
-        let _engine = engine_lock();
-        self.model
-            .new_context(backend()?, params)
-            .map_err(|e| context_load(e, total))
+    /// A context of at least `sequences` sequences of `n_ctx` tokens each, for one batch
+    /// (`batch.rs`): the idle one when it holds enough sequences, else a new one. It comes back
+    /// (with what its caches hold) when the lease is dropped.
+    pub(crate) fn batch_lease(&self, sequences: u32) -> Result<BatchLease<'_>, LlmError> {
+        let idle = self
+            .idle_batch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .filter(|b| b.sequences >= sequences);
+        let slot = match idle {
+            Some(slot) => slot,
+            None => {
+                let s = self.settings;
+                let total = s.n_ctx.saturating_mul(sequences);
+                let params = self.params(total).with_n_seq_max(sequences);
+                BatchSlot {
+                    ctx: self.new_context(params, total)?,
+                    sequences,
+                    cached: vec![Vec::new(); usize::try_from(sequences).unwrap_or(0)],
+                }
+            }
+        };
+        Ok(BatchLease {
+            pool: self,
+            slot: Some(slot),
+        })
     }
 
-    /// Creates a context on the pooled model.
-    #[allow(unsafe_code)]
-    fn new_context(&self) -> Result<LlamaContext<'static>, LlmError> {
-        let s = self.settings;
-        let threads = i32::try_from(s.threads).unwrap_or(i32::MAX);
-        let params = LlamaContextParams::default()
+    /// Every context's parameters: `n_ctx` tokens in all, our thread count, perf counters off.
+    fn params(&self, n_ctx: u32) -> LlamaContextParams {
+        let threads = i32::try_from(self.settings.threads).unwrap_or(i32::MAX);
+        LlamaContextParams::default()
             // llama-cpp-2's defaults are 512 tokens, 4 threads, perf counters off: set every one.
-            .with_n_ctx(NonZeroU32::new(s.n_ctx))
+            .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             // We time prompt and generation ourselves (`Usage`); llama.cpp's counters stay off.
-            .with_no_perf(true);
+            .with_no_perf(true)
+    }
+
+    /// Creates a context on the pooled model (`n_ctx` tokens in all, as `params` says).
+    #[allow(unsafe_code)]
+    fn new_context(
+        &self,
+        params: LlamaContextParams,
+        n_ctx: u32,
+    ) -> Result<LlamaContext<'static>, LlmError> {
         let ctx = {
             // Context creation mutates the model: never concurrently with another creation or
             // a decode (see `backend::engine_lock`).
             let _engine = engine_lock();
             self.model
                 .new_context(backend()?, params)
-                .map_err(|e| context_load(e, s.n_ctx))?
+                .map_err(|e| context_load(e, n_ctx))?
         };
         // SAFETY: `ctx` borrows `self.model`; we erase that borrow so the context can be stored
         // next to the model in this struct. It is sound because:
         // - `LlamaModel` is a handle to a heap object owned by llama.cpp; moving the handle (or
         //   the `Llama` that holds it) does not move the model, so the context's pointer stays
         //   valid for as long as `self.model` is not dropped;
-        // - every context lives either in `self.idle` or in a `Lease<'_>` that borrows `self`,
-        //   so none can be used after `self` is gone, and `Drop for ContextPool` frees the idle
-        //   ones before `self.model` (which field order guarantees as well);
-        // - contexts never move to another pool: `Slot` and `Lease` are private to this crate.
+        // - every context lives either in `self.idle` or `self.idle_batch`, or in a `Lease<'_>`
+        //   or `BatchLease<'_>` that borrows `self`, so none can be used after `self` is gone,
+        //   and `Drop for ContextPool` frees the idle ones before `self.model` (which field
+        //   order guarantees as well);
+        // - contexts never move to another pool: `Slot`, `BatchSlot` and the leases are private
+        //   to this crate, and a lease only hands out a borrow of its context.
         Ok(unsafe { std::mem::transmute::<LlamaContext<'_>, LlamaContext<'static>>(ctx) })
     }
 }
@@ -173,6 +205,48 @@ impl Drop for ContextPool {
             .unwrap_or_else(PoisonError::into_inner)
             .slots
             .clear();
+        *self
+            .idle_batch
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// The batch context on loan to one batch; it goes back to the pool when dropped, with the
+/// tokens its sequences' caches hold ([`BatchLease::cached`], kept up to date by `batch.rs`).
+pub(crate) struct BatchLease<'pool> {
+    pool: &'pool ContextPool,
+    slot: Option<BatchSlot>,
+}
+
+impl BatchLease<'_> {
+    /// The context. (Only ever lent out: it must not outlive the lease, see
+    /// `ContextPool::new_context`.)
+    pub(crate) fn ctx(&mut self) -> &mut LlamaContext<'static> {
+        &mut self.slot_mut().ctx
+    }
+
+    /// What each sequence's cache holds, by sequence id.
+    pub(crate) fn cached(&mut self) -> &mut Vec<Vec<LlamaToken>> {
+        &mut self.slot_mut().cached
+    }
+
+    fn slot_mut(&mut self) -> &mut BatchSlot {
+        // The slot is only taken out in `drop`.
+        self.slot
+            .get_or_insert_with(|| unreachable!("batch lease used after drop"))
+    }
+}
+
+impl Drop for BatchLease<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            *self
+                .pool
+                .idle_batch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(slot);
+        }
     }
 }
 
