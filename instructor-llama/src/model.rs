@@ -45,9 +45,13 @@ pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// # Many documents at once
 ///
 /// [`Llm::batch`] (what [`Extractor::extract_many`](instructor_core::Extractor::extract_many)
-/// runs on) creates one context of `sequences` llama.cpp sequences for the run, each with its
+/// runs on) uses one context of `sequences` llama.cpp sequences for the run, each with its
 /// own KV range of [`Llama::n_ctx`] tokens (the context holds `n_ctx × sequences`; for
-/// SmolLM2-135M ~23 KB per token, so 16 sequences of 2048 tokens take ~750 MB). A document whose
+/// SmolLM2-135M ~23 KB per token, so 16 sequences of 2048 tokens take ~750 MB). The context stays
+/// with the model after the run, with what its caches hold, and the next run that needs no more
+/// sequences takes it again: no new context, and the prompt prefixes it holds (the shared
+/// instruction, a type's system prompt) are not evaluated again; that memory is freed with the
+/// last clone of the `Llama`, or replaced by a run that needs more sequences. A document whose
 /// prompt plus `max_tokens` does not fit its sequence is [`LlmError::ContextOverflow`] for that
 /// document only. Every step decodes the next token (and drafts) of every live sequence in one
 /// `llama_decode`; a finished sequence's slot takes the next document, whose prompt rides in the

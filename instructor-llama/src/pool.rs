@@ -1,4 +1,5 @@
-//! The loaded model and a small pool of contexts that remember their KV caches.
+//! The loaded model and a small pool of contexts that remember their KV caches (and the last
+//! batch context, `batch.rs`'s, with what each of its sequences holds).
 //!
 //! This module owns the model's lifetime, context creation, and KV-cache prefix reuse: a
 //! generation leases the pooled context whose cached tokens share the longest prefix with its

@@ -14,11 +14,13 @@
 //! a small model into a list that runs to `max_tokens`; a backend error fails the test).
 //!
 //! Measured (AMD EPYC, AVX2, 2 threads, SmolLM2-135M), 2026-12-06: 60 of 60 batched documents
-//! valid (60 sequentially), 43 of 60 equal to the sequential value. (On 2026-12-04, before the
-//! repetition guard closed lists that count on, 3 copies of `event` ran their attendees on as
-//! dates to 512 tokens.) The copies that differ are mostly those whose prompt was copied from
-//! another sequence, so only its last token was evaluated, alone: the same tokens through a
-//! different kernel shape. The bounds (50 % equal, 80 % valid) leave room for other CPUs.
+//! valid (60 sequentially) and 60 of 60 equal to the sequential value, since the batch context
+//! is pooled with what its caches hold. Earlier the same day, with a fresh batch context per
+//! run, 43 of 60 were equal: the copies whose prompt was copied from another sequence, so only
+//! its last token was evaluated alone, took a different kernel shape, and a near-tie flipped.
+//! (On 2026-12-04, before the repetition guard closed lists that count on, 3 copies of `event`
+//! also ran their attendees on as dates to 512 tokens.) The bounds (50 % equal, 80 % valid)
+//! leave room for other CPUs.
 
 #[path = "../../bench/src/grounded.rs"]
 #[allow(dead_code)]
