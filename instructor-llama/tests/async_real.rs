@@ -35,14 +35,17 @@ async fn extract_async_gives_jason_30() {
     assert_eq!((user.name.as_str(), user.age), ("Jason", 30));
 }
 
-/// The awaited value equals the blocking one for the same prompt (greedy; same decode).
+/// The awaited value equals the blocking one for the same prompt (greedy; same decode). Each
+/// side gets a model of its own, so both evaluate the whole prompt: a prompt reused from the KV
+/// cache (or another test's use of a shared model) would take another floating-point path.
 #[tokio::test]
 async fn extract_async_equals_blocking_extract() {
     let prompt = "Extract `Sarah is 25 years old and lives in Leeds`";
-    let blocking = Extractor::new(llama())
+    let fresh = || Llama::load_default().unwrap_or_else(|e| panic!("{e}"));
+    let blocking = Extractor::new(&fresh())
         .extract_with_report::<UserDetail>(prompt)
         .unwrap();
-    let awaited = Extractor::new(llama())
+    let awaited = Extractor::new(&fresh())
         .extract_async_with_report::<UserDetail>(prompt)
         .await
         .unwrap();
@@ -180,8 +183,9 @@ async fn a_dropped_stream_stops_and_the_model_goes_on() {
 }
 
 /// While the model decodes, the runtime's only thread keeps running other tasks: a ticker
-/// every 5 ms ticks through the extraction. (Decoding on the runtime's thread would hold it for
-/// the whole extraction, and the ticker would tick about once.)
+/// every 5 ms ticks through the extraction (measured here: most of its possible ticks).
+/// Decoding on the runtime's thread would hold it for the whole extraction, and the ticker
+/// would tick about once.
 #[tokio::test(flavor = "current_thread")]
 async fn an_extraction_leaves_the_runtime_thread_free() {
     let ticks = Arc::new(AtomicU64::new(0));
@@ -208,8 +212,9 @@ async fn an_extraction_leaves_the_runtime_thread_free() {
         elapsed > Duration::from_millis(50),
         "too quick to tell: {elapsed:?}"
     );
+    // A quarter, not all: on 2 busy cores the decode threads also take the ticker's CPU time.
     assert!(
-        u128::from(ticked) * 2 >= possible,
+        ticked >= 10 && u128::from(ticked) * 4 >= possible,
         "the runtime thread was blocked: {ticked} ticks in {elapsed:?}"
     );
 }

@@ -173,9 +173,11 @@ fn an_opted_out_list_keeps_the_repeats_it_means() {
     assert_eq!(cut.report.loops_cut.len(), 1);
 }
 
-/// The guard runs per sequence in a batch (`extract_many`): each copy of the rolls, decoded
-/// side by side in one context, has its repeat cut as a lone extraction does, and the
-/// opted-out type keeps it.
+/// The guard runs per sequence in a batch (`extract_many`): copies of the rolls decoded side by
+/// side in one context keep no repeat (measured here: each copy writes `[4, 4` and has it cut,
+/// as a lone extraction does), and the opted-out type is never cut. Batched rounding may change
+/// a copy's answer on another CPU, so the assertions are the guard's facts, with at least one
+/// copy exercising each.
 #[test]
 fn the_guard_cuts_loops_inside_a_batch() {
     let repeats = |v: &[u8]| v.iter().enumerate().any(|(i, x)| v[..i].contains(x));
@@ -184,6 +186,7 @@ fn the_guard_cuts_loops_inside_a_batch() {
         .extract_many_with_report::<RollsNoRepeats>([ROLLS; 3])
         .collect();
     assert_eq!(cut.len(), 3);
+    let mut cuts = 0;
     for (index, result) in cut {
         let done = result.unwrap_or_else(|e| panic!("document {index}: {e}"));
         eprintln!(
@@ -191,18 +194,25 @@ fn the_guard_cuts_loops_inside_a_batch() {
             done.report.raw, done.report.loops_cut
         );
         assert!(!repeats(&done.value.rolls), "{}", done.report.raw);
-        assert_eq!(done.report.loops_cut.len(), 1, "{}", done.report.raw);
-        assert_eq!(done.report.loops_cut[0].kind, LoopKind::RepeatedItem);
+        assert!(done
+            .report
+            .loops_cut
+            .iter()
+            .all(|c| c.kind == LoopKind::RepeatedItem));
+        cuts += done.report.loops_cut.len();
     }
+    assert!(cuts >= 1, "no copy repeated a roll to cut");
     let kept: Vec<_> = Extractor::new(guarded())
         .parallel(3)
         .extract_many_with_report::<Rolls>([ROLLS; 3])
         .collect();
+    let mut kept_repeats = 0;
     for (index, result) in kept {
         let done = result.unwrap_or_else(|e| panic!("document {index}: {e}"));
-        assert!(repeats(&done.value.rolls), "{}", done.report.raw);
-        assert!(done.report.loops_cut.is_empty());
+        assert!(done.report.loops_cut.is_empty(), "{}", done.report.raw);
+        kept_repeats += usize::from(repeats(&done.value.rolls));
     }
+    assert!(kept_repeats >= 1, "no copy kept the repeat it means");
 }
 
 #[test]

@@ -139,8 +139,9 @@ pub async fn extraction_leaves_the_runtime_thread_free(llm: &OpenAi) {
         elapsed > Duration::from_millis(50),
         "too quick to tell: {elapsed:?}"
     );
+    // A quarter, not all: on 2 busy cores the server's threads also take the ticker's CPU time.
     assert!(
-        u128::from(ticked) * 2 >= possible,
+        ticked >= 10 && u128::from(ticked) * 4 >= possible,
         "the runtime thread was blocked: {ticked} ticks in {elapsed:?}"
     );
 }
