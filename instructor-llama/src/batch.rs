@@ -21,8 +21,9 @@
 //! therefore filled in slot order with equal draft widths (a newcomer's prompt chunk still
 //! becomes a run of its own, in the same `llama_decode`). A unified cache would make prefix
 //! copies free and lift the equal-width rule, but every token then attends over every
-//! sequence's cells: measured on 2 CPU cores (`throughput`, 120 documents, 8 sequences), 3.96
-//! documents/s unified against 4.30 with separate streams, so the streams stay separate.
+//! sequence's cells: measured on 2 CPU cores (`throughput`, 120 documents, 8 sequences, before
+//! the batch context was pooled), 3.96 documents/s unified against 4.30 with separate streams,
+//! so the streams stay separate.
 //!
 //! # Shared prompt prefixes
 //!

@@ -7,21 +7,14 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::llm::{AsyncLlm, AsyncTokenStream, BoxFuture};
+use super::llm::AsyncLlm;
+use super::phase::Phase;
 use crate::error::Error;
 use crate::item_stream::Items;
-use crate::llm::{LlmError, Usage};
+use crate::llm::Usage;
 use crate::report::Report;
 use crate::session::Session;
 use crate::ResponseModel;
-
-enum Phase<'l> {
-    Idle,
-    Opening(BoxFuture<'l, Result<Box<dyn AsyncTokenStream + 'l>, LlmError>>),
-    Running(Box<dyn AsyncTokenStream + 'l>),
-    /// The generation has ended; pending items are still yielded.
-    Ended,
-}
 
 /// The items of a generated list, each as soon as it is complete (a [`Stream`]): the
 /// asynchronous [`ItemStream`](crate::ItemStream).
@@ -63,7 +56,7 @@ impl<'l, T: ResponseModel, L: AsyncLlm + ?Sized> AsyncItemStream<'l, T, L> {
 
     /// Books the generation's end; the error of a list cut at `max_tokens`, if it was.
     fn end(&mut self) -> Option<Error> {
-        let Phase::Running(stream) = std::mem::replace(&mut self.phase, Phase::Ended) else {
+        let Phase::Running(stream) = std::mem::replace(&mut self.phase, Phase::Done) else {
             return None;
         };
         let (finish, usage) = stream.finish();
@@ -72,7 +65,7 @@ impl<'l, T: ResponseModel, L: AsyncLlm + ?Sized> AsyncItemStream<'l, T, L> {
     }
 
     fn stop(&mut self, error: Error) -> Poll<Option<Result<T, Error>>> {
-        self.phase = Phase::Ended;
+        self.phase = Phase::Done;
         self.items.clear();
         Poll::Ready(Some(Err(error)))
     }
@@ -87,17 +80,13 @@ impl<T: ResponseModel, L: AsyncLlm + ?Sized> Stream for AsyncItemStream<'_, T, L
             if let Some(item) = this.items.pop::<T>(&this.session) {
                 return Poll::Ready(Some(item));
             }
+            match this.phase.poll_start(this.llm, &mut this.session, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return this.stop(e),
+                Poll::Ready(Ok(())) => {}
+            }
             match &mut this.phase {
-                Phase::Ended => return Poll::Ready(None),
-                Phase::Idle => match this.session.request() {
-                    Ok(request) => this.phase = Phase::Opening(this.llm.generate_async(&request)),
-                    Err(e) => return this.stop(e),
-                },
-                Phase::Opening(opening) => match opening.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(stream)) => this.phase = Phase::Running(stream),
-                    Poll::Ready(Err(e)) => return this.stop(e.into()),
-                },
+                Phase::Idle | Phase::Opening(_) | Phase::Done => return Poll::Ready(None),
                 Phase::Running(stream) => {
                     let chunk = if this.items.is_complete() {
                         None

@@ -16,6 +16,7 @@ mod item_stream;
 mod llm;
 mod many;
 mod partial_stream;
+mod phase;
 
 pub use batch::{AsyncBatch, Streams};
 pub use item_stream::AsyncItemStream;

@@ -8,24 +8,13 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::llm::{AsyncLlm, AsyncTokenStream, BoxFuture};
+use super::llm::AsyncLlm;
+use super::phase::Phase;
 use crate::error::Error;
-use crate::llm::LlmError;
 use crate::partial_stream::{Progress, Step, StreamEvent};
 use crate::report::Extraction;
 use crate::session::Session;
 use crate::ResponseModel;
-
-/// Where the current attempt is.
-enum Phase<'l> {
-    /// No attempt running: the next poll sends one.
-    Idle,
-    /// Sent; waiting for the backend to accept it.
-    Opening(BoxFuture<'l, Result<Box<dyn AsyncTokenStream + 'l>, LlmError>>),
-    Running(Box<dyn AsyncTokenStream + 'l>),
-    /// `Done` or an error was returned.
-    Finished,
-}
 
 /// Partial values as they are generated, then the validated value (a [`Stream`] of
 /// [`StreamEvent`]s): the asynchronous [`PartialStream`](crate::PartialStream).
@@ -57,23 +46,13 @@ impl<'l, T: ResponseModel, L: AsyncLlm + ?Sized> AsyncPartialStream<'l, T, L> {
     /// the error that ends the stream.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Step<T>, Error>>> {
         loop {
+            match self.phase.poll_start(self.llm, &mut self.session, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return self.fail(e),
+                Poll::Ready(Ok(())) => {}
+            }
             match &mut self.phase {
-                Phase::Finished => return Poll::Ready(None),
-                Phase::Idle => match self.session.request() {
-                    Ok(request) => {
-                        let opening = self.llm.generate_async(&request);
-                        self.phase = Phase::Opening(opening);
-                    }
-                    Err(e) => return self.fail(e),
-                },
-                Phase::Opening(opening) => match opening.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(stream)) => {
-                        self.progress = Progress::new();
-                        self.phase = Phase::Running(stream);
-                    }
-                    Poll::Ready(Err(e)) => return self.fail(e.into()),
-                },
+                Phase::Idle | Phase::Opening(_) | Phase::Done => return Poll::Ready(None),
                 Phase::Running(stream) => {
                     let chunk = if self.progress.wants_more(self.stop_when_complete) {
                         match Pin::new(&mut **stream).poll_next(cx) {
@@ -98,7 +77,7 @@ impl<'l, T: ResponseModel, L: AsyncLlm + ?Sized> AsyncPartialStream<'l, T, L> {
                             let progress = std::mem::replace(&mut self.progress, Progress::new());
                             return match progress.conclude(&mut self.session, finish) {
                                 Ok(step @ Step::Done(_)) => {
-                                    self.phase = Phase::Finished;
+                                    self.phase = Phase::Done;
                                     Poll::Ready(Some(Ok(step)))
                                 }
                                 Ok(step) => Poll::Ready(Some(Ok(step))),
@@ -112,7 +91,7 @@ impl<'l, T: ResponseModel, L: AsyncLlm + ?Sized> AsyncPartialStream<'l, T, L> {
     }
 
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Step<T>, Error>>> {
-        self.phase = Phase::Finished;
+        self.phase = Phase::Done;
         Poll::Ready(Some(Err(error)))
     }
 
